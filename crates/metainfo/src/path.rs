@@ -1,0 +1,184 @@
+//! Turning untrusted path components from a torrent into names that are safe to create.
+//!
+//! Whatever the torrent says, the result is a relative path of plain names: no `..`, no `.`,
+//! no separators, no NUL or control characters, no reserved device names, no empty names, and
+//! no name longer than [`MAX_COMPONENT_BYTES`]. Two files never map to the same path, and a
+//! file never takes the place of a directory another file needs ([`UniquePaths`]).
+
+use std::collections::{HashMap, HashSet};
+
+/// Longest name written, in bytes (Linux allows 255; this leaves room for a `.N` suffix).
+pub const MAX_COMPONENT_BYTES: usize = 240;
+
+/// Names Windows reserves for devices; a file with one of them as its stem cannot be created
+/// there, so they get a `_` appended everywhere, keeping downloads portable.
+const RESERVED: [&str; 22] = [
+    "CON", "PRN", "AUX", "NUL", "COM1", "COM2", "COM3", "COM4", "COM5", "COM6", "COM7", "COM8",
+    "COM9", "LPT1", "LPT2", "LPT3", "LPT4", "LPT5", "LPT6", "LPT7", "LPT8", "LPT9",
+];
+
+/// Sanitizes one path component. `None` means the component is dropped (`.`, `..`, or
+/// nothing but separators); an empty component becomes `_`.
+pub fn sanitize_component(raw: &[u8]) -> Option<String> {
+    if raw.is_empty() {
+        return Some("_".to_owned());
+    }
+    let text = String::from_utf8_lossy(raw);
+    let mut name: String = text
+        .chars()
+        .filter(|c| *c != '/' && *c != '\\')
+        .map(|c| if c.is_control() { '_' } else { c })
+        .collect();
+    if name.is_empty() || name == "." || name == ".." {
+        return None;
+    }
+    let (stem, ext) = split_extension(&name);
+    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
+        name = format!("{stem}_{ext}");
+    }
+    Some(truncate_name(&name, MAX_COMPONENT_BYTES))
+}
+
+/// Sanitizes a whole path: each component, dropping those that vanish. An empty result
+/// becomes `["_"]` so every file still has a name.
+pub fn sanitize_components<'a>(raw: impl IntoIterator<Item = &'a [u8]>) -> Vec<String> {
+    let mut parts: Vec<String> = raw.into_iter().filter_map(sanitize_component).collect();
+    if parts.is_empty() {
+        parts.push("_".to_owned());
+    }
+    parts
+}
+
+/// Splits `name` into stem and extension (with its dot). A leading dot is not an extension.
+fn split_extension(name: &str) -> (&str, &str) {
+    match name.rfind('.') {
+        Some(dot) if dot > 0 && name.len() - dot <= 16 => name.split_at(dot),
+        _ => (name, ""),
+    }
+}
+
+/// Shortens `name` to at most `max` bytes on a character boundary, keeping a short extension.
+fn truncate_name(name: &str, max: usize) -> String {
+    if name.len() <= max {
+        return name.to_owned();
+    }
+    let (stem, ext) = split_extension(name);
+    let mut cut = max - ext.len();
+    while !stem.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}{}", &stem[..cut], ext)
+}
+
+fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_owned()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
+
+fn with_suffix(name: &str, n: usize) -> String {
+    let (stem, ext) = split_extension(name);
+    truncate_name(&format!("{stem}.{n}{ext}"), MAX_COMPONENT_BYTES + 8)
+}
+
+/// Hands out paths so that no two files share one and no file sits where a directory must go.
+/// A later file that collides is renamed `name.1.ext`, `name.2.ext`, … (as libtorrent does).
+#[derive(Debug, Default)]
+pub struct UniquePaths {
+    files: HashSet<String>,
+    dirs: HashSet<String>,
+    /// A directory renamed because a file had its name: original path -> renamed last part.
+    moved_dirs: HashMap<String, String>,
+}
+
+impl UniquePaths {
+    /// Places a sanitized path (at least one component), returning the components to use.
+    pub fn place(&mut self, mut parts: Vec<String>) -> Vec<String> {
+        let Some(last) = parts.len().checked_sub(1) else {
+            return parts;
+        };
+        let mut prefix = String::new();
+        for part in &mut parts[..last] {
+            let original = join(&prefix, part);
+            if let Some(moved) = self.moved_dirs.get(&original) {
+                *part = moved.clone();
+            } else if self.files.contains(&original) {
+                let renamed = self.free_name(&prefix, part);
+                self.moved_dirs.insert(original, renamed.clone());
+                *part = renamed;
+            }
+            prefix = join(&prefix, part);
+            self.dirs.insert(prefix.clone());
+        }
+        let name = &parts[last];
+        let path = join(&prefix, name);
+        if self.files.contains(&path) || self.dirs.contains(&path) {
+            parts[last] = self.free_name(&prefix, name);
+        }
+        self.files.insert(join(&prefix, &parts[last]));
+        parts
+    }
+
+    fn free_name(&self, prefix: &str, name: &str) -> String {
+        (1..)
+            .map(|n| with_suffix(name, n))
+            .find(|candidate| {
+                let path = join(prefix, candidate);
+                !self.files.contains(&path) && !self.dirs.contains(&path)
+            })
+            .unwrap_or_else(|| name.to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(parts: &[&[u8]]) -> Vec<String> {
+        sanitize_components(parts.iter().copied())
+    }
+
+    #[test]
+    fn traversal_and_separators_are_removed() {
+        assert_eq!(s(&[b"..", b"..", b"bar"]), ["bar"]);
+        assert_eq!(s(&[b"/", b"/", b"bar"]), ["bar"]);
+        assert_eq!(s(&[b"\\", b"bar"]), ["bar"]);
+        assert_eq!(s(&[b"/etc", b"passwd"]), ["etc", "passwd"]);
+        assert_eq!(s(&[b"abc/../../def", b"bar"]), ["abc....def", "bar"]);
+        assert_eq!(s(&[b"."]), ["_"]);
+        assert_eq!(s(&[b"", b""]), ["_", "_"]);
+    }
+
+    #[test]
+    fn nul_control_and_reserved_names() {
+        assert_eq!(s(&[b"a\0b\nc"]), ["a_b_c"]);
+        assert_eq!(s(&[b"CON"]), ["CON_"]);
+        assert_eq!(s(&[b"lpt1.txt"]), ["lpt1_.txt"]);
+        assert_eq!(s(&[b"CONSOLE"]), ["CONSOLE"]);
+    }
+
+    #[test]
+    fn long_names_are_cut_keeping_the_extension() {
+        let long = format!("{}.mkv", "é".repeat(200));
+        let out = sanitize_component(long.as_bytes()).unwrap();
+        assert!(out.len() <= MAX_COMPONENT_BYTES, "{}", out.len());
+        assert!(out.ends_with(".mkv"));
+    }
+
+    #[test]
+    fn collisions_are_renamed() {
+        let mut paths = UniquePaths::default();
+        let p = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        assert_eq!(paths.place(p(&["a", "bar.txt"])), p(&["a", "bar.txt"]));
+        assert_eq!(paths.place(p(&["a", "bar.txt"])), p(&["a", "bar.1.txt"]));
+        assert_eq!(paths.place(p(&["a", "bar.txt"])), p(&["a", "bar.2.txt"]));
+        // A file where a directory already is.
+        assert_eq!(paths.place(p(&["a"])), p(&["a.1"]));
+        // A directory where a file already is: the directory moves, consistently.
+        assert_eq!(paths.place(p(&["f"])), p(&["f"]));
+        assert_eq!(paths.place(p(&["f", "x"])), p(&["f.1", "x"]));
+        assert_eq!(paths.place(p(&["f", "y"])), p(&["f.1", "y"]));
+    }
+}
