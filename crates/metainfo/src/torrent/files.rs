@@ -148,16 +148,6 @@ fn parse_file<'a>(
     } else {
         None
     };
-    let attr = FileAttr {
-        pad: flags.contains(&b'p'),
-        executable: flags.contains(&b'x'),
-        hidden: flags.contains(&b'h'),
-        symlink,
-    };
-    let length = non_negative(file.get(b"length"))
-        .ok_or_else(|| MetainfoError::file(index, "length is missing, negative or not an integer"))?;
-    // A link has no data of its own, whatever length it claims.
-    let length = if attr.symlink.is_some() { 0 } else { length };
     let raw_path = match file.get(b"path.utf-8").and_then(string_list) {
         Some(p) => Some(p),
         None => match file.get(b"path") {
@@ -166,6 +156,28 @@ fn parse_file<'a>(
             })?),
             None => None,
         },
+    };
+    // BitComet marked padding by name before BEP 47 had an attribute for it.
+    let legacy_pad = raw_path
+        .as_ref()
+        .and_then(|p| p.last())
+        .is_some_and(|last| last.starts_with(b"_____padding_file_"));
+    let attr = FileAttr {
+        pad: flags.contains(&b'p') || legacy_pad,
+        executable: flags.contains(&b'x'),
+        hidden: flags.contains(&b'h'),
+        symlink,
+    };
+    // A link has no data of its own, whatever length it claims (or if it claims none).
+    let length = match non_negative(file.get(b"length")) {
+        _ if attr.symlink.is_some() => 0,
+        Some(length) => length,
+        None => {
+            return Err(MetainfoError::file(
+                index,
+                "length is missing, negative or not an integer",
+            ));
+        }
     };
     let path = match (&raw_path, attr.pad) {
         (_, true) => {
