@@ -1,1 +1,237 @@
-fn main() {}
+//! The `shoal` command line: argument parsing and output. Everything it does lives in the crates.
+
+mod report;
+
+use std::io::Write;
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::SystemTime;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use shoal_metainfo::{CreateOptions, HashProgress, Magnet, Torrent, create_torrent};
+
+/// Inputs smaller than this are hashed without a progress bar.
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+/// Largest .torrent file read (the parser has its own, equal, limit).
+const MAX_TORRENT_FILE: u64 = 64 << 20;
+
+#[derive(Parser)]
+#[command(name = "shoal", version, about = "A trackerless BitTorrent-style peer network on libp2p")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Hash a file or directory and write its .torrent
+    Create(CreateArgs),
+    /// Describe a .torrent file
+    Show {
+        /// The .torrent file
+        torrent: PathBuf,
+        /// Print a JSON object instead of text
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a .torrent's magnet link, or explain a magnet link with --parse
+    Magnet {
+        /// The .torrent file
+        #[arg(required_unless_present = "parse", conflicts_with = "parse")]
+        torrent: Option<PathBuf>,
+        /// A magnet link to explain
+        #[arg(long, value_name = "URI")]
+        parse: Option<String>,
+        /// With --parse: print a JSON object
+        #[arg(long, requires = "parse")]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct CreateArgs {
+    /// The file or directory to share
+    path: PathBuf,
+    /// Where to write the .torrent [default: NAME.torrent in the current directory]
+    #[arg(short, long, value_name = "OUT.torrent")]
+    output: Option<PathBuf>,
+    /// Piece length in bytes: a power of two from 16384 to 536870912 [default: 1000-2000 pieces]
+    #[arg(long, value_name = "BYTES")]
+    piece_length: Option<u64>,
+    /// Tracker announce URL; repeat for more (each becomes its own tier)
+    #[arg(long = "tracker", value_name = "URL")]
+    trackers: Vec<String>,
+    /// Mark the torrent private (BEP 27): trackers and given peers only, no DHT or PEX
+    #[arg(long)]
+    private: bool,
+    /// A comment stored in the torrent
+    #[arg(long, value_name = "TEXT")]
+    comment: Option<String>,
+    /// Store the current time as the creation date (left out by default so the same content
+    /// always gives the same file)
+    #[arg(long)]
+    creation_date: bool,
+    /// Hashing threads [default: one per core]
+    #[arg(long, value_name = "N")]
+    threads: Option<NonZeroUsize>,
+    /// Replace OUT.torrent if it exists
+    #[arg(long)]
+    force: bool,
+    /// Print the `show --json` object of the new torrent instead of text
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Create(args) => create(args),
+        Command::Show { torrent, json } => show(&torrent, json),
+        Command::Magnet {
+            torrent,
+            parse,
+            json,
+        } => magnet(torrent.as_deref(), parse.as_deref(), json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        // `shoal show --json x | head`: the reader left, which is not a failure.
+        Err(error) if is_broken_pipe(&error) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error
+        .downcast_ref::<std::io::Error>()
+        .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}
+
+/// Writes to stdout, reporting a closed pipe as an error instead of panicking like `print!`.
+fn emit(text: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn read_torrent(path: &Path) -> Result<Torrent> {
+    let name = path.display();
+    let size = std::fs::metadata(path).with_context(|| name.to_string())?.len();
+    if size > MAX_TORRENT_FILE {
+        bail!("{name}: {size} bytes is larger than the {MAX_TORRENT_FILE}-byte limit for a .torrent");
+    }
+    let bytes = std::fs::read(path).with_context(|| name.to_string())?;
+    Torrent::from_bytes(&bytes).with_context(|| name.to_string())
+}
+
+fn print_json(value: &serde_json::Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(value)?;
+    text.push('\n');
+    emit(&text)
+}
+
+fn show(path: &Path, json: bool) -> Result<()> {
+    let torrent = read_torrent(path)?;
+    if json {
+        print_json(&report::torrent_json(&torrent))
+    } else {
+        emit(&report::torrent_text(&torrent))
+    }
+}
+
+fn magnet(torrent: Option<&Path>, parse: Option<&str>, json: bool) -> Result<()> {
+    if let Some(uri) = parse {
+        let magnet: Magnet = uri.parse()?;
+        if json {
+            return print_json(&report::magnet_json(&magnet));
+        }
+        return emit(&report::magnet_text(&magnet));
+    }
+    let Some(path) = torrent else {
+        bail!("give a .torrent file, or --parse URI");
+    };
+    emit(&format!("{}\n", read_torrent(path)?.magnet()))
+}
+
+/// A progress bar that appears once hashing turns out to be long enough to need one.
+fn hashing_progress() -> impl FnMut(HashProgress) {
+    let mut bar: Option<ProgressBar> = None;
+    move |p: HashProgress| {
+        if p.total_bytes < PROGRESS_MIN_BYTES {
+            return;
+        }
+        let bar = bar.get_or_insert_with(|| {
+            let style = ProgressStyle::with_template(
+                "hashing {bar:40} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar());
+            ProgressBar::new(p.total_bytes).with_style(style)
+        });
+        bar.set_position(p.bytes_hashed);
+        if p.bytes_hashed >= p.total_bytes {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn create(args: CreateArgs) -> Result<()> {
+    let options = CreateOptions {
+        piece_length: args.piece_length,
+        trackers: args.trackers,
+        comment: args.comment,
+        private: args.private,
+        created_by: Some(format!("shoal/{}", env!("CARGO_PKG_VERSION"))),
+        creation_date: args.creation_date.then(unix_now).transpose()?,
+        threads: args.threads,
+    };
+    // The library's errors name the file they are about.
+    let created = create_torrent(&args.path, &options, &mut hashing_progress())?;
+    let output = args
+        .output
+        .unwrap_or_else(|| PathBuf::from(format!("{}.torrent", created.torrent.info.name)));
+    write_new_file(&output, &created.bytes, args.force)?;
+    if args.json {
+        return print_json(&report::torrent_json(&created.torrent));
+    }
+    emit(&format!(
+        "created    {}\ninfo-hash  {}\nmagnet     {}\n",
+        output.display(),
+        created.torrent.info_hash,
+        created.torrent.magnet()
+    ))
+}
+
+fn unix_now() -> Result<i64> {
+    let since = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?;
+    Ok(i64::try_from(since.as_secs())?)
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees half
+/// a torrent and a failed write leaves nothing behind.
+fn write_new_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
+    let name = path.display();
+    if !force && path.exists() {
+        bail!("{name}: already exists (add --force to replace it)");
+    }
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{name}: not a file name"))?;
+    let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e).with_context(|| name.to_string());
+    }
+    Ok(())
+}

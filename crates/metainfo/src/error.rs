@@ -96,12 +96,9 @@ pub enum MetainfoError {
     InvalidInfoHash { input: String, reason: &'static str },
     #[error("invalid magnet link: {reason}")]
     InvalidMagnet { reason: String },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The I/O error is part of the message rather than a `source`, so it is printed once.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path}: {reason}")]
     InvalidSource { path: PathBuf, reason: String },
     #[error("piece length {value} is invalid: it must be a power of two from 16 KiB to 512 MiB")]
@@ -111,10 +108,10 @@ pub enum MetainfoError {
 }
 
 impl MetainfoError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            error,
         }
     }
 
