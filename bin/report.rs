@@ -43,7 +43,11 @@ pub fn torrent_text(t: &Torrent) -> String {
     line("info-hash", &t.info_hash);
     line(
         "size",
-        &format!("{} ({} bytes)", HumanBytes(info.total_size), info.total_size),
+        &format!(
+            "{} ({} bytes)",
+            HumanBytes(info.total_size),
+            info.total_size
+        ),
     );
     line(
         "pieces",
@@ -94,7 +98,11 @@ pub fn magnet_text(m: &Magnet) -> String {
         let _ = writeln!(out, "name            {name}");
     }
     if let Some(length) = m.exact_length {
-        let _ = writeln!(out, "size            {} ({length} bytes)", HumanBytes(length));
+        let _ = writeln!(
+            out,
+            "size            {} ({length} bytes)",
+            HumanBytes(length)
+        );
     }
     for tracker in &m.trackers {
         let _ = writeln!(out, "tracker         {tracker}");

@@ -19,7 +19,11 @@ const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 const MAX_TORRENT_FILE: u64 = 64 << 20;
 
 #[derive(Parser)]
-#[command(name = "shoal", version, about = "A trackerless BitTorrent-style peer network on libp2p")]
+#[command(
+    name = "shoal",
+    version,
+    about = "A trackerless BitTorrent-style peer network on libp2p"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -123,9 +127,13 @@ fn emit(text: &str) -> Result<()> {
 
 fn read_torrent(path: &Path) -> Result<Torrent> {
     let name = path.display();
-    let size = std::fs::metadata(path).with_context(|| name.to_string())?.len();
+    let size = std::fs::metadata(path)
+        .with_context(|| name.to_string())?
+        .len();
     if size > MAX_TORRENT_FILE {
-        bail!("{name}: {size} bytes is larger than the {MAX_TORRENT_FILE}-byte limit for a .torrent");
+        bail!(
+            "{name}: {size} bytes is larger than the {MAX_TORRENT_FILE}-byte limit for a .torrent"
+        );
     }
     let bytes = std::fs::read(path).with_context(|| name.to_string())?;
     Torrent::from_bytes(&bytes).with_context(|| name.to_string())
@@ -227,7 +235,11 @@ fn write_new_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
     let file_name = path
         .file_name()
         .with_context(|| format!("{name}: not a file name"))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", file_name.to_string_lossy(), std::process::id()));
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        file_name.to_string_lossy(),
+        std::process::id()
+    ));
     let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);

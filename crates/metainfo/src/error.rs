@@ -86,7 +86,9 @@ pub enum MetainfoError {
     InvalidFile { index: usize, reason: String },
     #[error("info has both 'length' and 'files'")]
     LengthAndFiles,
-    #[error("v2-only torrent: shoal supports v1 and hybrid torrents; BEP 52 (v2) alone is not supported")]
+    #[error(
+        "v2-only torrent: shoal supports v1 and hybrid torrents; BEP 52 (v2) alone is not supported"
+    )]
     V2Only,
     #[error("hybrid torrent: the v1 and v2 file lists disagree: {reason}")]
     HybridMismatch { reason: String },
@@ -98,7 +100,10 @@ pub enum MetainfoError {
     InvalidMagnet { reason: String },
     /// The I/O error is part of the message rather than a `source`, so it is printed once.
     #[error("{path}: {error}")]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     #[error("{path}: {reason}")]
     InvalidSource { path: PathBuf, reason: String },
     #[error("piece length {value} is invalid: it must be a power of two from 16 KiB to 512 MiB")]

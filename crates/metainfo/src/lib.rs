@@ -24,6 +24,8 @@
 //! # }
 //! ```
 
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 pub mod bencode;
 mod create;
 mod error;

@@ -55,14 +55,19 @@ fn decode_value(key: &str, raw: &str) -> Result<String, MetainfoError> {
     percent_decode_str(&spaced)
         .decode_utf8()
         .map(|s| s.into_owned())
-        .map_err(|_| MetainfoError::magnet(format!("{key} is not valid UTF-8 once percent-decoded")))
+        .map_err(|_| {
+            MetainfoError::magnet(format!("{key} is not valid UTF-8 once percent-decoded"))
+        })
 }
 
 fn parse_xt(value: &str) -> Result<Option<InfoHash>, MetainfoError> {
     let lower = value.to_ascii_lowercase();
     if let Some(hash) = lower.strip_prefix("urn:btih:") {
         let hash = &value[value.len() - hash.len()..];
-        return hash.parse().map(Some).map_err(|e| MetainfoError::magnet(format!("xt: {e}")));
+        return hash
+            .parse()
+            .map(Some)
+            .map_err(|e| MetainfoError::magnet(format!("xt: {e}")));
     }
     if lower.starts_with("urn:btmh:") {
         return Ok(None);
@@ -188,7 +193,9 @@ mod tests {
     #[test]
     fn base32_hash() {
         let hash: InfoHash = HEX.parse().unwrap();
-        let m: Magnet = format!("magnet:?xt=urn:btih:{}", hash.to_base32()).parse().unwrap();
+        let m: Magnet = format!("magnet:?xt=urn:btih:{}", hash.to_base32())
+            .parse()
+            .unwrap();
         assert_eq!(m.info_hash, hash);
     }
 
@@ -200,7 +207,9 @@ mod tests {
         m.peers = vec!["/ip4/127.0.0.1/tcp/1/p2p/12D3Koo".into()];
         m.exact_length = Some(7);
         let text = m.to_string();
-        assert!(text.starts_with(&format!("magnet:?xt=urn:btih:{HEX}&dn=a%20b%26c%3Dd/%C3%A9%2B")));
+        assert!(text.starts_with(&format!(
+            "magnet:?xt=urn:btih:{HEX}&dn=a%20b%26c%3Dd/%C3%A9%2B"
+        )));
         assert_eq!(text.parse::<Magnet>().unwrap(), m);
     }
 
@@ -213,7 +222,10 @@ mod tests {
             ("magnet:?xt=urn:sha1:abc", "is not urn:btih"),
             ("magnet:?xt=urn:btmh:1220abcd", "v2 (urn:btmh)"),
             (&format!("magnet:?xt=urn:btih:{HEX}&xl=big"), "xl \"big\""),
-            (&format!("magnet:?xt=urn:btih:{HEX}&dn=%FF"), "dn is not valid UTF-8"),
+            (
+                &format!("magnet:?xt=urn:btih:{HEX}&dn=%FF"),
+                "dn is not valid UTF-8",
+            ),
         ];
         for (uri, expected) in cases {
             let err = uri.parse::<Magnet>().unwrap_err().to_string();
@@ -223,12 +235,30 @@ mod tests {
 
     #[test]
     fn limits_are_enforced() {
-        let many: String = (0..=MAX_MAGNET_LIST).map(|i| format!("&tr=http://t{i}")).collect();
-        let err = format!("magnet:?xt=urn:btih:{HEX}{many}").parse::<Magnet>().unwrap_err();
+        let many: String = (0..=MAX_MAGNET_LIST)
+            .map(|i| format!("&tr=http://t{i}"))
+            .collect();
+        let err = format!("magnet:?xt=urn:btih:{HEX}{many}")
+            .parse::<Magnet>()
+            .unwrap_err();
         assert!(err.to_string().contains("more than 256 tr"), "{err}");
-        let ok: String = (0..MAX_MAGNET_LIST).map(|i| format!("&tr=http://t{i}")).collect();
-        assert!(format!("magnet:?xt=urn:btih:{HEX}{ok}").parse::<Magnet>().is_ok());
-        let huge = format!("magnet:?xt=urn:btih:{HEX}&dn={}", "a".repeat(MAX_MAGNET_LEN));
-        assert!(huge.parse::<Magnet>().unwrap_err().to_string().contains("limit"));
+        let ok: String = (0..MAX_MAGNET_LIST)
+            .map(|i| format!("&tr=http://t{i}"))
+            .collect();
+        assert!(
+            format!("magnet:?xt=urn:btih:{HEX}{ok}")
+                .parse::<Magnet>()
+                .is_ok()
+        );
+        let huge = format!(
+            "magnet:?xt=urn:btih:{HEX}&dn={}",
+            "a".repeat(MAX_MAGNET_LEN)
+        );
+        assert!(
+            huge.parse::<Magnet>()
+                .unwrap_err()
+                .to_string()
+                .contains("limit")
+        );
     }
 }

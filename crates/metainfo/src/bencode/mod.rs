@@ -11,12 +11,12 @@
 //! ```
 
 mod decode;
+mod node;
 
 use std::collections::BTreeMap;
 
-pub use decode::{
-    Children, DecodeLimits, DecodeOptions, DictEntries, Document, Node, decode, decode_with,
-};
+pub use decode::{DecodeLimits, DecodeOptions, decode, decode_with};
+pub use node::{Children, DictEntries, Document, Node};
 
 /// An owned bencode value. Dictionaries are a `BTreeMap`, so encoding is always canonical.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -52,10 +52,7 @@ fn rejects_bad_strings() {
     assert_eq!(err(b"5:abc"), (0, K::LengthPastEnd { len: 5 }));
     assert_eq!(err(b"03:abc"), (0, K::LengthLeadingZero));
     assert_eq!(err(b"3abc"), (1, K::UnexpectedByte(b'a')));
-    assert_eq!(
-        err(b"99999999999999999999999:a"),
-        (0, K::IntegerOverflow)
-    );
+    assert_eq!(err(b"99999999999999999999999:a"), (0, K::IntegerOverflow));
     assert_eq!(decode(b"0:").unwrap().root().as_bytes(), Some(&b""[..]));
 }
 
@@ -146,7 +143,10 @@ fn value_and_size_limits_are_exact() {
 fn encode_is_canonical_and_round_trips() {
     let mut map = BTreeMap::new();
     map.insert(b"zeta".to_vec(), Value::Int(-7));
-    map.insert(b"alpha".to_vec(), Value::List(vec!["x".into(), Value::Int(0)]));
+    map.insert(
+        b"alpha".to_vec(),
+        Value::List(vec!["x".into(), Value::Int(0)]),
+    );
     let value = Value::Dict(map);
     let bytes = encode(&value);
     assert_eq!(bytes, b"d5:alphal1:xi0ee4:zetai-7ee");
@@ -156,5 +156,8 @@ fn encode_is_canonical_and_round_trips() {
 #[test]
 fn error_message_names_offset_and_problem() {
     let e = decode(b"d1:bi1e1:ai2ee").unwrap_err();
-    assert_eq!(e.to_string(), "bencode at byte 7: dictionary key is out of sorted order");
+    assert_eq!(
+        e.to_string(),
+        "bencode at byte 7: dictionary key is out of sorted order"
+    );
 }

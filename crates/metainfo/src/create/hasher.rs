@@ -134,7 +134,11 @@ impl<'a> Worker<'a> {
     }
 
     /// Hashes pieces `first..last`; returns their digests and the bytes they cover.
-    fn hash_range(&mut self, first: usize, last: usize) -> Result<(Vec<[u8; 20]>, u64), MetainfoError> {
+    fn hash_range(
+        &mut self,
+        first: usize,
+        last: usize,
+    ) -> Result<(Vec<[u8; 20]>, u64), MetainfoError> {
         let mut out = Vec::with_capacity(last - first);
         let mut bytes = 0;
         for piece in first..last {
@@ -161,10 +165,15 @@ impl<'a> Worker<'a> {
         let mut index = files.partition_point(|f| f.offset + f.length <= offset);
         let mut filled = 0;
         while filled < len {
-            let file = files.get(index).ok_or_else(|| MetainfoError::SourceChanged {
-                path: files.last().map(|f| f.disk_path.clone()).unwrap_or_default(),
-                reason: "ran out of files".into(),
-            })?;
+            let file = files
+                .get(index)
+                .ok_or_else(|| MetainfoError::SourceChanged {
+                    path: files
+                        .last()
+                        .map(|f| f.disk_path.clone())
+                        .unwrap_or_default(),
+                    reason: "ran out of files".into(),
+                })?;
             let at = offset + filled as u64 - file.offset;
             let n = ((file.length - at) as usize).min(len - filled);
             if n > 0 {
@@ -174,7 +183,10 @@ impl<'a> Worker<'a> {
                     .map_err(|e| match e.kind() {
                         std::io::ErrorKind::UnexpectedEof => MetainfoError::SourceChanged {
                             path: file.disk_path.clone(),
-                            reason: format!("it is now shorter than the {} bytes it had", file.length),
+                            reason: format!(
+                                "it is now shorter than the {} bytes it had",
+                                file.length
+                            ),
                         },
                         _ => MetainfoError::io(&file.disk_path, e),
                     })?;
@@ -184,5 +196,4 @@ impl<'a> Worker<'a> {
         }
         Ok(())
     }
-
 }

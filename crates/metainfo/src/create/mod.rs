@@ -65,7 +65,9 @@ pub fn create_torrent(
     progress: &mut dyn FnMut(HashProgress),
 ) -> Result<CreatedTorrent, MetainfoError> {
     if let Some(value) = options.piece_length {
-        if !value.is_power_of_two() || !(MIN_AUTO_PIECE_LENGTH..=MAX_CREATE_PIECE_LENGTH).contains(&value) {
+        if !value.is_power_of_two()
+            || !(MIN_AUTO_PIECE_LENGTH..=MAX_CREATE_PIECE_LENGTH).contains(&value)
+        {
             return Err(MetainfoError::InvalidCreatePieceLength { value });
         }
     }
@@ -98,7 +100,12 @@ fn dict(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
     )
 }
 
-fn encode_torrent(source: &Source, piece_length: u64, pieces: Vec<u8>, options: &CreateOptions) -> Vec<u8> {
+fn encode_torrent(
+    source: &Source,
+    piece_length: u64,
+    pieces: Vec<u8>,
+    options: &CreateOptions,
+) -> Vec<u8> {
     let as_int = |v: u64| Value::Int(i64::try_from(v).unwrap_or(i64::MAX));
     let mut info = vec![
         ("name", Value::bytes(source.name.clone())),
@@ -109,7 +116,11 @@ fn encode_torrent(source: &Source, piece_length: u64, pieces: Vec<u8>, options: 
         info.push(("length", as_int(source.total_size)));
     } else {
         let files = source.files.iter().map(|f| {
-            let path = f.components.iter().map(|c| Value::bytes(c.clone())).collect();
+            let path = f
+                .components
+                .iter()
+                .map(|c| Value::bytes(c.clone()))
+                .collect();
             dict([("length", as_int(f.length)), ("path", Value::List(path))])
         });
         info.push(("files", Value::List(files.collect())));
@@ -122,7 +133,10 @@ fn encode_torrent(source: &Source, piece_length: u64, pieces: Vec<u8>, options: 
         top.push(("announce", first.as_str().into()));
     }
     if options.trackers.len() > 1 {
-        let tiers = options.trackers.iter().map(|t| Value::List(vec![t.as_str().into()]));
+        let tiers = options
+            .trackers
+            .iter()
+            .map(|t| Value::List(vec![t.as_str().into()]));
         top.push(("announce-list", Value::List(tiers.collect())));
     }
     if let Some(comment) = &options.comment {

@@ -43,7 +43,9 @@ impl Source {
     pub fn scan(path: &Path) -> Result<Source, MetainfoError> {
         let meta = fs::metadata(path).map_err(|e| MetainfoError::io(path, e))?;
         // `shoal create .` names the torrent after the directory, not after ".".
-        let absolute = path.canonicalize().map_err(|e| MetainfoError::io(path, e))?;
+        let absolute = path
+            .canonicalize()
+            .map_err(|e| MetainfoError::io(path, e))?;
         let name = path
             .file_name()
             .or_else(|| absolute.file_name())
@@ -99,7 +101,10 @@ fn walk(
     out: &mut Vec<SourceFile>,
 ) -> Result<(), MetainfoError> {
     if ancestors.len() > MAX_SCAN_DEPTH {
-        return Err(invalid(dir, format!("nested deeper than {MAX_SCAN_DEPTH} directories")));
+        return Err(invalid(
+            dir,
+            format!("nested deeper than {MAX_SCAN_DEPTH} directories"),
+        ));
     }
     let entries = fs::read_dir(dir).map_err(|e| MetainfoError::io(dir, e))?;
     for entry in entries {
@@ -120,13 +125,19 @@ fn walk(
         } else if meta.is_dir() {
             let id = (meta.dev(), meta.ino());
             if ancestors.contains(&id) {
-                return Err(invalid(&path, "is a link back to a directory that contains it"));
+                return Err(invalid(
+                    &path,
+                    "is a link back to a directory that contains it",
+                ));
             }
             ancestors.push(id);
             walk(&path, prefix, ancestors, out)?;
             ancestors.pop();
         } else {
-            return Err(invalid(&path, "is not a regular file or directory (device, socket or pipe)"));
+            return Err(invalid(
+                &path,
+                "is not a regular file or directory (device, socket or pipe)",
+            ));
         }
         prefix.pop();
     }

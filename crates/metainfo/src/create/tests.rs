@@ -6,7 +6,9 @@ use sha1::{Digest, Sha1};
 use super::*;
 
 fn content(len: usize, seed: u8) -> Vec<u8> {
-    (0..len).map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed)).collect()
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+        .collect()
 }
 
 fn create(path: &Path, options: &CreateOptions) -> Result<CreatedTorrent, MetainfoError> {
@@ -15,7 +17,9 @@ fn create(path: &Path, options: &CreateOptions) -> Result<CreatedTorrent, Metain
 
 /// SHA-1 of each piece of `data`, concatenated: what the torrent must hold.
 fn expected_pieces(data: &[u8], piece_length: usize) -> Vec<[u8; 20]> {
-    data.chunks(piece_length).map(|c| Sha1::digest(c).into()).collect()
+    data.chunks(piece_length)
+        .map(|c| Sha1::digest(c).into())
+        .collect()
 }
 
 #[test]
@@ -78,14 +82,24 @@ fn directory_is_sorted_relative_and_spans_files() {
     let info = &created.torrent.info;
     assert!(info.multi_file);
     let paths: Vec<String> = info.files.iter().map(|f| f.path_string()).collect();
-    assert_eq!(paths, ["album/a/one", "album/b/deep/two", "album/b/three", "album/z.txt"]);
+    assert_eq!(
+        paths,
+        [
+            "album/a/one",
+            "album/b/deep/two",
+            "album/b/three",
+            "album/z.txt"
+        ]
+    );
     // Pieces run across file boundaries in that order.
     let mut all = Vec::new();
     for name in ["a/one", "b/deep/two", "b/three", "z.txt"] {
         all.extend(fs::read(root.join(name)).unwrap());
     }
     let expected = expected_pieces(&all, 16384);
-    let got: Vec<[u8; 20]> = (0..info.num_pieces()).filter_map(|i| info.piece_hash(i)).collect();
+    let got: Vec<[u8; 20]> = (0..info.num_pieces())
+        .filter_map(|i| info.piece_hash(i))
+        .collect();
     assert_eq!(got, expected);
 }
 
@@ -102,7 +116,10 @@ fn same_content_same_bytes_whatever_the_thread_count() {
         threads: NonZeroUsize::new(8),
         ..CreateOptions::default()
     };
-    assert_eq!(create(&path, &one).unwrap().bytes, create(&path, &many).unwrap().bytes);
+    assert_eq!(
+        create(&path, &one).unwrap().bytes,
+        create(&path, &many).unwrap().bytes
+    );
 }
 
 #[test]
@@ -120,7 +137,13 @@ fn options_are_written() {
         ..CreateOptions::default()
     };
     let t = create(&path, &options).unwrap().torrent;
-    assert_eq!(t.trackers, vec![vec!["http://a/announce".to_owned()], vec!["udp://b:1".to_owned()]]);
+    assert_eq!(
+        t.trackers,
+        vec![
+            vec!["http://a/announce".to_owned()],
+            vec!["udp://b:1".to_owned()]
+        ]
+    );
     assert_eq!(t.comment.as_deref(), Some("a comment"));
     assert_eq!(t.created_by.as_deref(), Some("shoal test"));
     assert_eq!(t.creation_date, Some(1_700_000_000));
@@ -142,8 +165,14 @@ fn progress_reaches_the_total() {
     };
     create_torrent(&path, &options, &mut |p| seen.push(p)).unwrap();
     assert!(seen.len() > 1);
-    assert!(seen.windows(2).all(|w| w[0].bytes_hashed < w[1].bytes_hashed));
-    assert_eq!(seen.last().map(|p| (p.bytes_hashed, p.total_bytes)), Some((10 << 20, 10 << 20)));
+    assert!(
+        seen.windows(2)
+            .all(|w| w[0].bytes_hashed < w[1].bytes_hashed)
+    );
+    assert_eq!(
+        seen.last().map(|p| (p.bytes_hashed, p.total_bytes)),
+        Some((10 << 20, 10 << 20))
+    );
 }
 
 #[test]
@@ -151,15 +180,21 @@ fn refusals() {
     let dir = tempfile::tempdir().unwrap();
     let empty_file = dir.path().join("empty");
     fs::write(&empty_file, b"").unwrap();
-    let e = create(&empty_file, &CreateOptions::default()).unwrap_err().to_string();
+    let e = create(&empty_file, &CreateOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("holds no data (0 bytes)"), "{e}");
 
     let empty_dir = dir.path().join("nothing");
     fs::create_dir(&empty_dir).unwrap();
-    let e = create(&empty_dir, &CreateOptions::default()).unwrap_err().to_string();
+    let e = create(&empty_dir, &CreateOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("directory holds no files"), "{e}");
 
-    let e = create(&dir.path().join("missing"), &CreateOptions::default()).unwrap_err().to_string();
+    let e = create(&dir.path().join("missing"), &CreateOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("missing") && e.contains("No such file"), "{e}");
 
     fs::write(dir.path().join("data"), b"x").unwrap();
@@ -183,6 +218,8 @@ fn symlink_loops_are_refused_and_file_links_followed() {
     let t = create(&root, &CreateOptions::default()).unwrap().torrent;
     assert_eq!(t.info.total_size, 14);
     std::os::unix::fs::symlink(&root, root.join("sub/loop")).unwrap();
-    let e = create(&root, &CreateOptions::default()).unwrap_err().to_string();
+    let e = create(&root, &CreateOptions::default())
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("link back to a directory"), "{e}");
 }

@@ -71,13 +71,17 @@ fn non_negative(node: Option<Node<'_, '_>>) -> Option<u64> {
 }
 
 /// Reads `length` (single file) or `files` (multi-file) from an info dictionary.
-pub(crate) fn parse_files<'a>(info: Node<'_, 'a>, name: &str) -> Result<FileList<'a>, MetainfoError> {
+pub(crate) fn parse_files<'a>(
+    info: Node<'_, 'a>,
+    name: &str,
+) -> Result<FileList<'a>, MetainfoError> {
     match (info.get(b"length"), info.get(b"files")) {
         (Some(_), Some(_)) => Err(MetainfoError::LengthAndFiles),
         (Some(length), None) => {
-            let length = non_negative(Some(length)).ok_or_else(|| MetainfoError::InvalidLength {
-                field: "info.length".into(),
-            })?;
+            let length =
+                non_negative(Some(length)).ok_or_else(|| MetainfoError::InvalidLength {
+                    field: "info.length".into(),
+                })?;
             Ok(FileList {
                 entries: vec![FileEntry {
                     path: vec![name.to_owned()],
@@ -130,6 +134,19 @@ fn string_list<'a>(node: Node<'_, 'a>) -> Option<Vec<&'a [u8]>> {
     node.as_list()?.map(|n| n.as_bytes()).collect()
 }
 
+/// `path.utf-8` when it is usable, else `path`; `None` when the entry has neither.
+fn raw_path<'a>(index: usize, file: Node<'_, 'a>) -> Result<Option<Vec<&'a [u8]>>, MetainfoError> {
+    if let Some(path) = file.get(b"path.utf-8").and_then(string_list) {
+        return Ok(Some(path));
+    }
+    file.get(b"path")
+        .map(|p| {
+            string_list(p)
+                .ok_or_else(|| MetainfoError::file(index, "path is not a list of byte strings"))
+        })
+        .transpose()
+}
+
 fn parse_file<'a>(
     index: usize,
     file: Node<'_, 'a>,
@@ -140,23 +157,18 @@ fn parse_file<'a>(
     if !file.is_dict() {
         return Err(MetainfoError::file(index, "not a dictionary"));
     }
-    let flags = file.get(b"attr").and_then(|a| a.as_bytes()).unwrap_or_default();
+    let flags = file
+        .get(b"attr")
+        .and_then(|a| a.as_bytes())
+        .unwrap_or_default();
     let symlink = if flags.contains(&b'l') {
         file.get(b"symlink path")
             .and_then(string_list)
-            .map(|target| sanitize_components(target))
+            .map(sanitize_components)
     } else {
         None
     };
-    let raw_path = match file.get(b"path.utf-8").and_then(string_list) {
-        Some(p) => Some(p),
-        None => match file.get(b"path") {
-            Some(p) => Some(string_list(p).ok_or_else(|| {
-                MetainfoError::file(index, "path is not a list of byte strings")
-            })?),
-            None => None,
-        },
-    };
+    let raw_path = raw_path(index, file)?;
     // BitComet marked padding by name before BEP 47 had an attribute for it.
     let legacy_pad = raw_path
         .as_ref()

@@ -44,7 +44,10 @@ fn walk<'a>(
         if key.is_empty() {
             // The file's own entry: {"": {length, pieces root, attr}} directly under its name.
             if prefix.is_empty() || node.as_dict().map_or(0, |e| e.count()) != 1 {
-                return Err(tree_error(format!("misplaced file entry at '{}'", show(prefix))));
+                return Err(tree_error(format!(
+                    "misplaced file entry at '{}'",
+                    show(prefix)
+                )));
             }
             let is_link = child
                 .get(b"attr")

@@ -175,7 +175,12 @@ impl Torrent {
         let info_hash = InfoHash::of_info_bytes(info_bytes);
         let info = Info::from_node(info_node, &info_hash)?;
         let url_list = match root.get(b"url-list") {
-            Some(n) if n.is_list() => n.as_list().into_iter().flatten().filter_map(|u| text(Some(u))).collect(),
+            Some(n) if n.is_list() => n
+                .as_list()
+                .into_iter()
+                .flatten()
+                .filter_map(|u| text(Some(u)))
+                .collect(),
             other => text(other).into_iter().collect(),
         };
         Ok(Torrent {
@@ -234,14 +239,16 @@ impl Torrent {
     /// as it was read, so the info-hash never changes.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut entries: Vec<(&[u8], Vec<u8>)> = vec![(b"info", self.info_bytes.clone())];
-        let mut put = |key: &'static [u8], value: Value| entries.push((key, bencode::encode(&value)));
+        let mut put =
+            |key: &'static [u8], value: Value| entries.push((key, bencode::encode(&value)));
         if let Some(first) = self.trackers.first().and_then(|t| t.first()) {
             put(b"announce", first.as_str().into());
         }
         if self.trackers.iter().map(Vec::len).sum::<usize>() > 1 {
-            let tiers = self.trackers.iter().map(|tier| {
-                Value::List(tier.iter().map(|u| u.as_str().into()).collect())
-            });
+            let tiers = self
+                .trackers
+                .iter()
+                .map(|tier| Value::List(tier.iter().map(|u| u.as_str().into()).collect()));
             put(b"announce-list", Value::List(tiers.collect()));
         }
         if let Some(comment) = &self.comment {
@@ -273,9 +280,19 @@ impl Torrent {
 fn parse_trackers(root: Node<'_, '_>) -> Vec<Vec<String>> {
     let mut seen: Vec<String> = Vec::new();
     let mut tiers = Vec::new();
-    for tier in root.get(b"announce-list").and_then(|l| l.as_list()).into_iter().flatten() {
+    for tier in root
+        .get(b"announce-list")
+        .and_then(|l| l.as_list())
+        .into_iter()
+        .flatten()
+    {
         let mut urls = Vec::new();
-        for url in tier.as_list().into_iter().flatten().filter_map(|u| text(Some(u))) {
+        for url in tier
+            .as_list()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| text(Some(u)))
+        {
             if !seen.contains(&url) {
                 seen.push(url.clone());
                 urls.push(url);

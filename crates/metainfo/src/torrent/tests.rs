@@ -4,7 +4,12 @@ use super::*;
 use crate::bencode::{Value, encode};
 
 fn dict(entries: Vec<(&str, Value)>) -> Value {
-    Value::Dict(entries.into_iter().map(|(k, v)| (k.as_bytes().to_vec(), v)).collect::<BTreeMap<_, _>>())
+    Value::Dict(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v))
+            .collect::<BTreeMap<_, _>>(),
+    )
 }
 
 fn strs(parts: &[&str]) -> Value {
@@ -33,7 +38,11 @@ fn err(info: Vec<(&str, Value)>) -> String {
     parse_info(info).expect_err("should be refused").to_string()
 }
 
-fn with(mut info: Vec<(&'static str, Value)>, key: &'static str, value: Option<Value>) -> Vec<(&'static str, Value)> {
+fn with(
+    mut info: Vec<(&'static str, Value)>,
+    key: &'static str,
+    value: Option<Value>,
+) -> Vec<(&'static str, Value)> {
     info.retain(|(k, _)| *k != key);
     if let Some(v) = value {
         info.push((key, v));
@@ -66,42 +75,104 @@ fn single_file_geometry() {
 
 #[test]
 fn name_errors() {
-    assert_eq!(err(with(single(), "name", None)), MetainfoError::InvalidName.to_string());
-    assert_eq!(err(with(single(), "name", Some("".into()))), MetainfoError::InvalidName.to_string());
-    assert_eq!(err(with(single(), "name", Some(Value::Int(3)))), MetainfoError::InvalidName.to_string());
+    assert_eq!(
+        err(with(single(), "name", None)),
+        MetainfoError::InvalidName.to_string()
+    );
+    assert_eq!(
+        err(with(single(), "name", Some("".into()))),
+        MetainfoError::InvalidName.to_string()
+    );
+    assert_eq!(
+        err(with(single(), "name", Some(Value::Int(3)))),
+        MetainfoError::InvalidName.to_string()
+    );
 }
 
 #[test]
 fn piece_length_errors() {
-    assert_eq!(err(with(single(), "piece length", None)), "info.piece length is missing");
+    assert_eq!(
+        err(with(single(), "piece length", None)),
+        "info.piece length is missing"
+    );
     for bad in [0, -16384, (MAX_PIECE_LENGTH + 1) as i64] {
         let message = err(with(single(), "piece length", Some(Value::Int(bad))));
-        assert!(message.starts_with(&format!("info.piece length {bad} is invalid")), "{message}");
+        assert!(
+            message.starts_with(&format!("info.piece length {bad} is invalid")),
+            "{message}"
+        );
     }
 }
 
 #[test]
 fn pieces_errors() {
-    assert_eq!(err(with(single(), "pieces", Some(Value::Bytes(vec![0; 41])))), "info.pieces length 41 is not a multiple of 20");
-    assert_eq!(err(with(single(), "pieces", Some(Value::Bytes(vec![0; 60])))), "info.pieces holds 3 hashes but the total size needs 2");
-    assert_eq!(err(with(single(), "pieces", None)), "info.pieces is missing or not a byte string");
-    let huge = with(single(), "length", Some(Value::Int(16384 * (MAX_PIECES as i64 + 1))));
-    assert_eq!(err(huge), format!("torrent has {} pieces, more than the limit of {MAX_PIECES}", MAX_PIECES + 1));
+    assert_eq!(
+        err(with(single(), "pieces", Some(Value::Bytes(vec![0; 41])))),
+        "info.pieces length 41 is not a multiple of 20"
+    );
+    assert_eq!(
+        err(with(single(), "pieces", Some(Value::Bytes(vec![0; 60])))),
+        "info.pieces holds 3 hashes but the total size needs 2"
+    );
+    assert_eq!(
+        err(with(single(), "pieces", None)),
+        "info.pieces is missing or not a byte string"
+    );
+    let huge = with(
+        single(),
+        "length",
+        Some(Value::Int(16384 * (MAX_PIECES as i64 + 1))),
+    );
+    assert_eq!(
+        err(huge),
+        format!(
+            "torrent has {} pieces, more than the limit of {MAX_PIECES}",
+            MAX_PIECES + 1
+        )
+    );
 }
 
 #[test]
 fn size_errors() {
-    assert_eq!(err(with(single(), "length", Some(Value::Int(-1)))), "info.length is missing, negative or not an integer");
-    assert_eq!(err(with(single(), "length", Some(Value::Int(0)))), "torrent holds no data (total size is 0)");
-    assert_eq!(err(multi(vec![file(i64::MAX, &["a"]), file(i64::MAX, &["b"]), file(2, &["c"])], 1)), "total size overflows 64 bits");
+    assert_eq!(
+        err(with(single(), "length", Some(Value::Int(-1)))),
+        "info.length is missing, negative or not an integer"
+    );
+    assert_eq!(
+        err(with(single(), "length", Some(Value::Int(0)))),
+        "torrent holds no data (total size is 0)"
+    );
+    assert_eq!(
+        err(multi(
+            vec![
+                file(i64::MAX, &["a"]),
+                file(i64::MAX, &["b"]),
+                file(2, &["c"])
+            ],
+            1
+        )),
+        "total size overflows 64 bits"
+    );
     assert_eq!(err(multi(vec![], 1)), "info.files is empty");
-    assert_eq!(err(multi(vec![file(-5, &["a"])], 1)), "info.files[0]: length is missing, negative or not an integer");
+    assert_eq!(
+        err(multi(vec![file(-5, &["a"])], 1)),
+        "info.files[0]: length is missing, negative or not an integer"
+    );
     let both = with(single(), "files", Some(Value::List(vec![file(1, &["a"])])));
     assert_eq!(err(both), "info has both 'length' and 'files'");
     let no_path = dict(vec![("length", Value::Int(1))]);
-    assert_eq!(err(multi(vec![file(1, &["a"]), no_path], 1)), "info.files[1]: path is missing");
-    let bad_path = dict(vec![("length", Value::Int(1)), ("path", Value::List(vec![Value::Int(1)]))]);
-    assert_eq!(err(multi(vec![bad_path], 1)), "info.files[0]: path is not a list of byte strings");
+    assert_eq!(
+        err(multi(vec![file(1, &["a"]), no_path], 1)),
+        "info.files[1]: path is missing"
+    );
+    let bad_path = dict(vec![
+        ("length", Value::Int(1)),
+        ("path", Value::List(vec![Value::Int(1)])),
+    ]);
+    assert_eq!(
+        err(multi(vec![bad_path], 1)),
+        "info.files[0]: path is not a list of byte strings"
+    );
 }
 
 #[test]
@@ -118,7 +189,14 @@ fn unsafe_paths_are_sanitized_and_unique() {
     let paths: Vec<String> = t.info.files.iter().map(FileEntry::path_string).collect();
     assert_eq!(
         paths,
-        ["root/etc/passwd", "root/abs", "root/a_b", "root/CON_", "root/etc/passwd.1", "root/_"]
+        [
+            "root/etc/passwd",
+            "root/abs",
+            "root/a_b",
+            "root/CON_",
+            "root/etc/passwd.1",
+            "root/_"
+        ]
     );
     let t = parse_info(with(single(), "name", Some("../../x".into()))).unwrap();
     assert_eq!(t.info.name, "....x");
@@ -126,7 +204,10 @@ fn unsafe_paths_are_sanitized_and_unique() {
 
 #[test]
 fn pad_files_and_offsets() {
-    let pad = dict(vec![("attr", "p".into()), ("length", Value::Int(16384 - 100))]);
+    let pad = dict(vec![
+        ("attr", "p".into()),
+        ("length", Value::Int(16384 - 100)),
+    ]);
     let t = parse_info(multi(vec![file(100, &["a"]), pad, file(5, &["b"])], 2)).unwrap();
     let offsets: Vec<u64> = t.info.files.iter().map(|f| f.offset).collect();
     assert_eq!(offsets, [0, 100, 16384]);
@@ -136,10 +217,20 @@ fn pad_files_and_offsets() {
 }
 
 fn tree_file(length: i64) -> Value {
-    dict(vec![("", dict(vec![("length", Value::Int(length)), ("pieces root", Value::Bytes(vec![0; 32]))]))])
+    dict(vec![(
+        "",
+        dict(vec![
+            ("length", Value::Int(length)),
+            ("pieces root", Value::Bytes(vec![0; 32])),
+        ]),
+    )])
 }
 
-fn hybrid(v1_files: Vec<Value>, tree: Vec<(&str, Value)>, pieces: usize) -> Vec<(&'static str, Value)> {
+fn hybrid(
+    v1_files: Vec<Value>,
+    tree: Vec<(&str, Value)>,
+    pieces: usize,
+) -> Vec<(&'static str, Value)> {
     let mut info = multi(v1_files, pieces);
     info.push(("meta version", Value::Int(2)));
     info.push(("file tree", dict(tree)));
@@ -148,10 +239,19 @@ fn hybrid(v1_files: Vec<Value>, tree: Vec<(&str, Value)>, pieces: usize) -> Vec<
 
 #[test]
 fn hybrid_torrents_are_checked() {
-    let pad = |n| dict(vec![("attr", "p".into()), ("length", Value::Int(n)), ("path", strs(&[".pad", "x"]))]);
+    let pad = |n| {
+        dict(vec![
+            ("attr", "p".into()),
+            ("length", Value::Int(n)),
+            ("path", strs(&[".pad", "x"])),
+        ])
+    };
     let good = hybrid(
         vec![file(100, &["a"]), pad(16284), file(5, &["d", "b"])],
-        vec![("a", tree_file(100)), ("d", dict(vec![("b", tree_file(5))]))],
+        vec![
+            ("a", tree_file(100)),
+            ("d", dict(vec![("b", tree_file(5))])),
+        ],
         2,
     );
     assert!(parse_info(good).unwrap().info.hybrid);
@@ -167,9 +267,17 @@ fn hybrid_torrents_are_checked() {
     assert!(err(renamed).contains("v1 has a where v2 has z"));
     let resized = hybrid(vec![file(5, &["a"])], vec![("a", tree_file(6))], 1);
     assert!(err(resized).contains("a is 5 bytes in v1 and 6 in v2"));
-    let extra = hybrid(vec![file(5, &["a"])], vec![("a", tree_file(5)), ("b", tree_file(0))], 1);
+    let extra = hybrid(
+        vec![file(5, &["a"])],
+        vec![("a", tree_file(5)), ("b", tree_file(0))],
+        1,
+    );
     assert!(err(extra).contains("v1 lists 1 files, v2 lists 2"));
-    let broken = hybrid(vec![file(5, &["a"])], vec![("a", dict(vec![("length", Value::Int(5))]))], 1);
+    let broken = hybrid(
+        vec![file(5, &["a"])],
+        vec![("a", dict(vec![("length", Value::Int(5))]))],
+        1,
+    );
     assert!(err(broken).starts_with("invalid v2 file tree"));
 }
 
@@ -188,7 +296,11 @@ fn outer_fields_and_reencoding() {
         ("announce", "http://a/announce".into()),
         (
             "announce-list",
-            Value::List(vec![strs(&["http://a/announce", "http://b/announce"]), strs(&[]), strs(&["udp://c:80"])]),
+            Value::List(vec![
+                strs(&["http://a/announce", "http://b/announce"]),
+                strs(&[]),
+                strs(&["udp://c:80"]),
+            ]),
         ),
         ("comment", " hello ".into()),
         ("created by", "test".into()),
@@ -198,7 +310,16 @@ fn outer_fields_and_reencoding() {
     ]);
     let bytes = encode(&outer);
     let t = Torrent::from_bytes(&bytes).unwrap();
-    assert_eq!(t.trackers, vec![vec!["http://a/announce".to_owned(), "http://b/announce".to_owned()], vec!["udp://c:80".to_owned()]]);
+    assert_eq!(
+        t.trackers,
+        vec![
+            vec![
+                "http://a/announce".to_owned(),
+                "http://b/announce".to_owned()
+            ],
+            vec!["udp://c:80".to_owned()]
+        ]
+    );
     assert_eq!(t.comment.as_deref(), Some("hello"));
     assert_eq!(t.creation_date, Some(1_700_000_000));
     assert_eq!(t.url_list, ["http://seed/"]);
@@ -218,15 +339,32 @@ fn unsorted_info_keeps_its_bytes_and_hash() {
     bytes.extend_from_slice(&[0; 20]);
     bytes.extend_from_slice(b"ee");
     let t = Torrent::from_bytes(&bytes).unwrap();
-    assert_eq!(t.info_hash, InfoHash::of_info_bytes(&bytes[7..bytes.len() - 1]));
-    assert_eq!(Torrent::from_info_bytes(t.info_bytes.clone(), vec![]).unwrap().info_hash, t.info_hash);
+    assert_eq!(
+        t.info_hash,
+        InfoHash::of_info_bytes(&bytes[7..bytes.len() - 1])
+    );
+    assert_eq!(
+        Torrent::from_info_bytes(t.info_bytes.clone(), vec![])
+            .unwrap()
+            .info_hash,
+        t.info_hash
+    );
 }
 
 #[test]
 fn top_level_errors() {
-    assert!(matches!(Torrent::from_bytes(b"i1e"), Err(MetainfoError::NotADictionary)));
-    assert!(matches!(Torrent::from_bytes(b"de"), Err(MetainfoError::MissingInfo)));
-    assert!(matches!(Torrent::from_bytes(b"d4:infoi1ee"), Err(MetainfoError::MissingInfo)));
+    assert!(matches!(
+        Torrent::from_bytes(b"i1e"),
+        Err(MetainfoError::NotADictionary)
+    ));
+    assert!(matches!(
+        Torrent::from_bytes(b"de"),
+        Err(MetainfoError::MissingInfo)
+    ));
+    assert!(matches!(
+        Torrent::from_bytes(b"d4:infoi1ee"),
+        Err(MetainfoError::MissingInfo)
+    ));
     let e = Torrent::from_bytes(b"d4:infod").unwrap_err().to_string();
     assert_eq!(e, "bencode at byte 8: input ends in the middle of a value");
 }
