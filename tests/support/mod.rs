@@ -47,7 +47,8 @@ pub fn shoal_ok(dir: &Path, args: &[&str]) -> String {
 /// `shoal show --json FILE` as JSON.
 pub fn show_json(dir: &Path, torrent: &Path) -> serde_json::Value {
     let path = torrent.to_str().expect("utf-8 path");
-    serde_json::from_str(&shoal_ok(dir, &["show", "--json", path])).expect("show --json prints JSON")
+    serde_json::from_str(&shoal_ok(dir, &["show", "--json", path]))
+        .expect("show --json prints JSON")
 }
 
 /// Deterministic pseudo-random bytes (xorshift), so failures can be reproduced from the seed.
