@@ -12,8 +12,12 @@ fn corpus_dir() -> PathBuf {
 
 fn manifest() -> serde_json::Map<String, Json> {
     let path = corpus_dir().join("manifest.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (the corpus lives in ../shared beside the repo)", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the corpus lives in ../shared beside the repo)",
+            path.display()
+        )
+    });
     match serde_json::from_str(&text).expect("manifest.json is JSON") {
         Json::Object(map) => map,
         other => panic!("manifest.json is not an object: {other}"),
@@ -60,12 +64,21 @@ fn check(file: &str, expected: &Json) -> Option<String> {
 #[test]
 fn every_corpus_file_gets_libtorrents_verdict() {
     let manifest = manifest();
-    assert!(manifest.len() >= 100, "corpus has {} entries", manifest.len());
+    assert!(
+        manifest.len() >= 100,
+        "corpus has {} entries",
+        manifest.len()
+    );
     let failures: Vec<String> = manifest
         .iter()
         .filter_map(|(file, expected)| check(file, expected).map(|why| format!("{file}: {why}")))
         .collect();
-    assert!(failures.is_empty(), "{} disagreements:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} disagreements:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]
@@ -79,7 +92,10 @@ fn accepted_paths_never_escape_the_download_directory() {
         for entry in &torrent.info.files {
             for part in &entry.path {
                 assert!(
-                    !part.is_empty() && part != "." && part != ".." && !part.contains(['/', '\\', '\0']),
+                    !part.is_empty()
+                        && part != "."
+                        && part != ".."
+                        && !part.contains(['/', '\\', '\0']),
                     "{file}: unsafe component {part:?} in {:?}",
                     entry.path
                 );
@@ -89,7 +105,11 @@ fn accepted_paths_never_escape_the_download_directory() {
         }
         let mut seen = std::collections::HashSet::new();
         for entry in torrent.info.data_files() {
-            assert!(seen.insert(entry.path_string()), "{file}: two files at {:?}", entry.path);
+            assert!(
+                seen.insert(entry.path_string()),
+                "{file}: two files at {:?}",
+                entry.path
+            );
         }
     }
 }
@@ -99,8 +119,14 @@ fn specific_verdicts_and_messages() {
     let read = |name: &str| std::fs::read(corpus_dir().join(name)).expect("readable");
     let err = |name: &str| Torrent::from_bytes(&read(name)).unwrap_err().to_string();
     assert!(err("v2_only.torrent").contains("BEP 52"));
-    assert_eq!(err("many_pieces.torrent"), "torrent has 107374183 pieces, more than the limit of 2097152");
-    assert_eq!(err("unaligned_pieces.torrent"), "info.pieces length 24 is not a multiple of 20");
+    assert_eq!(
+        err("many_pieces.torrent"),
+        "torrent has 107374183 pieces, more than the limit of 2097152"
+    );
+    assert_eq!(
+        err("unaligned_pieces.torrent"),
+        "info.pieces length 24 is not a multiple of 20"
+    );
     assert!(err("v2_mismatching_metadata.torrent").contains("v1 and v2 file lists disagree"));
     assert!(err("zero.torrent").contains("total size is 0"));
 

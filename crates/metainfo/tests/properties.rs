@@ -370,18 +370,15 @@ fn magnet_like() -> impl Strategy<Value = String> {
         "%[0-9A-Fa-f]{0,2}",
         ".{0,8}",
     ];
-    (
-        prop::sample::select(vec![
-            "magnet:?",
-            "MAGNET:?",
-            "Magnet:?",
-            "magnet:",
-            "",
-            "magnet:?&",
-        ]),
-        prop::collection::vec(param, 0..8),
-    )
-        .prop_map(|(scheme, params)| format!("{scheme}{}", params.join("&")))
+    let scheme = prop_oneof![
+        3 => Just("magnet:?"),
+        1 => prop::sample::select(vec!["MAGNET:?", "Magnet:?", "magnet:", "", "magnet:?&"]),
+    ];
+    // Half the links start with a valid info-hash, so that the rest of the link gets parsed.
+    let xt = prop::option::of("xt=urn:btih:([0-9a-fA-F]{40}|[A-Za-z2-7]{32})&");
+    (scheme, xt, prop::collection::vec(param, 0..8)).prop_map(|(scheme, xt, params)| {
+        format!("{scheme}{}{}", xt.unwrap_or_default(), params.join("&"))
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
