@@ -12,7 +12,7 @@ pub fn torrent_json(t: &Torrent) -> Value {
     let files: Vec<Value> = t
         .info
         .data_files()
-        .map(|f| json!({ "path": f.path_string(), "size": f.length }))
+        .map(|f| json!({ "path": f.path, "size": f.length }))
         .collect();
     json!({
         "info_hash": t.info_hash.to_hex(),
@@ -76,7 +76,7 @@ pub fn torrent_text(t: &Torrent) -> String {
     let files: Vec<_> = info.data_files().collect();
     let _ = writeln!(out, "files ({}):", files.len());
     for file in files {
-        let _ = writeln!(out, "  {:>14}  {}", file.length, file.path_string());
+        let _ = writeln!(out, "  {:>14}  {}", file.length, file.path);
     }
     out
 }

@@ -23,6 +23,12 @@ pub fn sanitize_component(raw: &[u8]) -> Option<String> {
     if raw.is_empty() {
         return Some("_".to_owned());
     }
+    // Almost every name is already fine: take it as it is, in one allocation.
+    if let Ok(text) = std::str::from_utf8(raw) {
+        if is_plain(text) {
+            return Some(text.to_owned());
+        }
+    }
     let text = String::from_utf8_lossy(raw);
     let mut name: String = text
         .chars()
@@ -32,11 +38,27 @@ pub fn sanitize_component(raw: &[u8]) -> Option<String> {
     if name.is_empty() || name == "." || name == ".." {
         return None;
     }
-    let (stem, ext) = split_extension(&name);
-    if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem)) {
+    if is_reserved(&name) {
+        let (stem, ext) = split_extension(&name);
         name = format!("{stem}_{ext}");
     }
-    Some(truncate_name(&name, MAX_COMPONENT_BYTES))
+    Some(truncate_name(name, MAX_COMPONENT_BYTES))
+}
+
+/// A name that needs no change at all.
+fn is_plain(name: &str) -> bool {
+    name.len() <= MAX_COMPONENT_BYTES
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == '\\' || c.is_control())
+        && !is_reserved(name)
+}
+
+fn is_reserved(name: &str) -> bool {
+    let (stem, _) = split_extension(name);
+    stem.len() <= 4 && RESERVED.iter().any(|r| r.eq_ignore_ascii_case(stem))
 }
 
 /// Sanitizes a whole path: each component, dropping those that vanish. An empty result
@@ -58,16 +80,23 @@ fn split_extension(name: &str) -> (&str, &str) {
 }
 
 /// Shortens `name` to at most `max` bytes on a character boundary, keeping a short extension.
-fn truncate_name(name: &str, max: usize) -> String {
+fn truncate_name(name: String, max: usize) -> String {
     if name.len() <= max {
-        return name.to_owned();
+        return name;
     }
-    let (stem, ext) = split_extension(name);
+    let (stem, ext) = split_extension(&name);
     let mut cut = max - ext.len();
     while !stem.is_char_boundary(cut) {
         cut -= 1;
     }
     format!("{}{}", &stem[..cut], ext)
+}
+
+fn push_component(path: &mut String, name: &str) {
+    if !path.is_empty() {
+        path.push('/');
+    }
+    path.push_str(name);
 }
 
 fn join(prefix: &str, name: &str) -> String {
@@ -80,7 +109,7 @@ fn join(prefix: &str, name: &str) -> String {
 
 fn with_suffix(name: &str, n: usize) -> String {
     let (stem, ext) = split_extension(name);
-    truncate_name(&format!("{stem}.{n}{ext}"), MAX_COMPONENT_BYTES + 8)
+    truncate_name(format!("{stem}.{n}{ext}"), MAX_COMPONENT_BYTES + 8)
 }
 
 /// Hands out paths so that no two files share one and no file sits where a directory must go.
@@ -94,31 +123,44 @@ pub struct UniquePaths {
 }
 
 impl UniquePaths {
-    /// Places a sanitized path (at least one component), returning the components to use.
-    pub fn place(&mut self, mut parts: Vec<String>) -> Vec<String> {
+    /// Places a sanitized path (at least one component), returning it `/`-joined, renamed where
+    /// it collided.
+    pub fn place(&mut self, mut parts: Vec<String>) -> String {
         let Some(last) = parts.len().checked_sub(1) else {
-            return parts;
+            return String::new();
         };
-        let mut prefix = String::new();
+        // One buffer holds the path so far; a set is only given a copy when it lacks one.
+        let mut path = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
         for part in &mut parts[..last] {
-            let original = join(&prefix, part);
-            if let Some(moved) = self.moved_dirs.get(&original) {
-                *part = moved.clone();
-            } else if self.files.contains(&original) {
-                let renamed = self.free_name(&prefix, part);
-                self.moved_dirs.insert(original, renamed.clone());
-                *part = renamed;
+            let parent = path.len();
+            push_component(&mut path, part);
+            let renamed = match self.moved_dirs.get(&path) {
+                Some(moved) => Some(moved.clone()),
+                None if self.files.contains(&path) => {
+                    let fresh = self.free_name(&path[..parent], part);
+                    self.moved_dirs.insert(path.clone(), fresh.clone());
+                    Some(fresh)
+                }
+                None => None,
+            };
+            if let Some(name) = renamed {
+                *part = name;
+                path.truncate(parent);
+                push_component(&mut path, part);
             }
-            prefix = join(&prefix, part);
-            self.dirs.insert(prefix.clone());
+            if !self.dirs.contains(&path) {
+                self.dirs.insert(path.clone());
+            }
         }
-        let name = &parts[last];
-        let path = join(&prefix, name);
+        let parent = path.len();
+        push_component(&mut path, &parts[last]);
         if self.files.contains(&path) || self.dirs.contains(&path) {
-            parts[last] = self.free_name(&prefix, name);
+            parts[last] = self.free_name(&path[..parent], &parts[last]);
+            path.truncate(parent);
+            push_component(&mut path, &parts[last]);
         }
-        self.files.insert(join(&prefix, &parts[last]));
-        parts
+        self.files.insert(path.clone());
+        path
     }
 
     fn free_name(&self, prefix: &str, name: &str) -> String {
@@ -171,14 +213,14 @@ mod tests {
     fn collisions_are_renamed() {
         let mut paths = UniquePaths::default();
         let p = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        assert_eq!(paths.place(p(&["a", "bar.txt"])), p(&["a", "bar.txt"]));
-        assert_eq!(paths.place(p(&["a", "bar.txt"])), p(&["a", "bar.1.txt"]));
-        assert_eq!(paths.place(p(&["a", "bar.txt"])), p(&["a", "bar.2.txt"]));
+        assert_eq!(paths.place(p(&["a", "bar.txt"])), "a/bar.txt");
+        assert_eq!(paths.place(p(&["a", "bar.txt"])), "a/bar.1.txt");
+        assert_eq!(paths.place(p(&["a", "bar.txt"])), "a/bar.2.txt");
         // A file where a directory already is.
-        assert_eq!(paths.place(p(&["a"])), p(&["a.1"]));
+        assert_eq!(paths.place(p(&["a"])), "a.1");
         // A directory where a file already is: the directory moves, consistently.
-        assert_eq!(paths.place(p(&["f"])), p(&["f"]));
-        assert_eq!(paths.place(p(&["f", "x"])), p(&["f.1", "x"]));
-        assert_eq!(paths.place(p(&["f", "y"])), p(&["f.1", "y"]));
+        assert_eq!(paths.place(p(&["f"])), "f");
+        assert_eq!(paths.place(p(&["f", "x"])), "f.1/x");
+        assert_eq!(paths.place(p(&["f", "y"])), "f.1/y");
     }
 }

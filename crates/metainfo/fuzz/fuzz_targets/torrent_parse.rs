@@ -17,9 +17,9 @@ fuzz_target!(|data: &[u8]| {
         check_component(&torrent.info.name);
         for file in &torrent.info.files {
             assert!(!file.path.is_empty(), "file with an empty path");
-            file.path.iter().for_each(|c| check_component(c));
+            file.components().for_each(check_component);
             if let Some(target) = &file.attr.symlink {
-                target.iter().for_each(|c| check_component(c));
+                target.split('/').for_each(check_component);
             }
         }
         assert_eq!(

@@ -81,7 +81,7 @@ fn directory_is_sorted_relative_and_spans_files() {
     let created = create(&root, &options).unwrap();
     let info = &created.torrent.info;
     assert!(info.multi_file);
-    let paths: Vec<String> = info.files.iter().map(|f| f.path_string()).collect();
+    let paths: Vec<&str> = info.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         paths,
         [

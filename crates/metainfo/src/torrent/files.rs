@@ -19,16 +19,18 @@ pub struct FileAttr {
     /// `h`: the file should be hidden.
     pub hidden: bool,
     /// `l` with `symlink path`: a symbolic link to this path inside the torrent (sanitized,
-    /// relative to the torrent's root). A link has no data: its length counts as 0.
-    pub symlink: Option<Vec<String>>,
+    /// relative to the torrent's root, `/`-separated). A link has no data: its length counts
+    /// as 0.
+    pub symlink: Option<String>,
 }
 
 /// One file in the torrent's piece space.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
-    /// Path below the download directory, starting with the torrent's name for multi-file
-    /// torrents. Sanitized and unique: safe to join onto a download directory.
-    pub path: Vec<String>,
+    /// Path below the download directory with `/` separators, starting with the torrent's
+    /// name (`name/dir/file.txt`; a single-file torrent's one path is its name). Sanitized and
+    /// unique: its components are plain names, safe to join onto a download directory.
+    pub path: String,
     pub length: u64,
     /// Where the file starts in the torrent's concatenated piece space.
     pub offset: u64,
@@ -36,14 +38,14 @@ pub struct FileEntry {
 }
 
 impl FileEntry {
-    /// The path with `/` separators, e.g. `name/dir/file.txt`.
-    pub fn path_string(&self) -> String {
-        self.path.join("/")
+    /// The path's components (never empty, `.`, `..`, or containing a separator).
+    pub fn components(&self) -> impl Iterator<Item = &str> {
+        self.path.split('/')
     }
 
     /// The path as a relative `PathBuf`.
     pub fn relative_path(&self) -> PathBuf {
-        self.path.iter().collect()
+        self.components().collect()
     }
 
     pub fn is_pad(&self) -> bool {
@@ -84,7 +86,7 @@ pub(crate) fn parse_files<'a>(
                 })?;
             Ok(FileList {
                 entries: vec![FileEntry {
-                    path: vec![name.to_owned()],
+                    path: name.to_owned(),
                     length,
                     offset: 0,
                     attr: FileAttr::default(),
@@ -164,7 +166,7 @@ fn parse_file<'a>(
     let symlink = if flags.contains(&b'l') {
         file.get(b"symlink path")
             .and_then(string_list)
-            .map(sanitize_components)
+            .map(|target| sanitize_components(target).join("/"))
     } else {
         None
     };
@@ -194,7 +196,7 @@ fn parse_file<'a>(
     let path = match (&raw_path, attr.pad) {
         (_, true) => {
             // Pad files are never written: any name will do, and they take none from real files.
-            vec![name.to_owned(), ".pad".to_owned(), length.to_string()]
+            format!("{name}/.pad/{length}")
         }
         (Some(raw), false) => {
             let mut parts = vec![name.to_owned()];

@@ -69,7 +69,7 @@ fn single_file_geometry() {
     assert_eq!(t.info.piece_size(1), Some(20000 - 16384));
     assert_eq!(t.info.piece_size(2), None);
     assert_eq!(t.info.piece_hash(1), Some([1; 20]));
-    assert_eq!(t.info.files[0].path, ["a.bin"]);
+    assert_eq!(t.info.files[0].path, "a.bin");
     assert!(!t.info.multi_file && !t.info.private);
 }
 
@@ -186,7 +186,7 @@ fn unsafe_paths_are_sanitized_and_unique() {
         file(1, &[]),
     ];
     let t = parse_info(multi(files, 1)).unwrap();
-    let paths: Vec<String> = t.info.files.iter().map(FileEntry::path_string).collect();
+    let paths: Vec<&str> = t.info.files.iter().map(|f| f.path.as_str()).collect();
     assert_eq!(
         paths,
         [
@@ -212,7 +212,7 @@ fn pad_files_and_offsets() {
     let offsets: Vec<u64> = t.info.files.iter().map(|f| f.offset).collect();
     assert_eq!(offsets, [0, 100, 16384]);
     assert!(t.info.files[1].is_pad());
-    let data: Vec<String> = t.info.data_files().map(FileEntry::path_string).collect();
+    let data: Vec<&str> = t.info.data_files().map(|f| f.path.as_str()).collect();
     assert_eq!(data, ["root/a", "root/b"]);
 }
 
