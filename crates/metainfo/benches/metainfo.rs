@@ -4,7 +4,6 @@
 //! Run with `cargo bench -p shoal-metainfo --bench metainfo`; the whole file takes well under
 //! two minutes.
 
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::io::Write;
 use std::num::NonZeroUsize;
@@ -104,15 +103,6 @@ fn create(c: &mut Criterion) {
     group.finish();
 }
 
-fn dict(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
-    Value::Dict(
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v))
-            .collect::<BTreeMap<_, _>>(),
-    )
-}
-
 /// A realistic large multi-file `.torrent`: 10,000 files in nested directories, 5,000 pieces of
 /// 4 MiB, trackers and a comment. About 1 MB of bencode.
 fn large_torrent() -> Vec<u8> {
@@ -133,10 +123,10 @@ fn large_torrent() -> Vec<u8> {
                 Value::from(format!("Disc {}", (i / 100) % 10).as_str()),
                 Value::from(format!("track {i:05} - some longer descriptive title.flac").as_str()),
             ];
-            dict([("length", Value::Int(length)), ("path", Value::List(path))])
+            Value::dict([("length", Value::Int(length)), ("path", Value::List(path))])
         })
         .collect();
-    let info = dict([
+    let info = Value::dict([
         ("name", "A Large Collection (2024) [lossless]".into()),
         ("piece length", Value::Int(PIECE_LENGTH)),
         (
@@ -154,7 +144,7 @@ fn large_torrent() -> Vec<u8> {
         .iter()
         .map(|t| Value::List(vec![(*t).into()]))
         .collect();
-    let torrent = dict([
+    let torrent = Value::dict([
         ("announce", trackers[0].into()),
         ("announce-list", Value::List(tiers)),
         ("comment", "benchmark fixture".into()),

@@ -4,7 +4,7 @@
 //!
 //! 256 cases per property unless `PROPTEST_CASES` says otherwise.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -246,15 +246,6 @@ fn torrent_spec() -> impl Strategy<Value = TorrentSpec> {
         )
 }
 
-fn dict(entries: Vec<(&str, Value)>) -> Value {
-    Value::Dict(
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v))
-            .collect::<BTreeMap<_, _>>(),
-    )
-}
-
 fn bytes_list(parts: &[Vec<u8>]) -> Value {
     Value::List(parts.iter().cloned().map(Value::Bytes).collect())
 }
@@ -300,12 +291,12 @@ impl TorrentSpec {
                     if let Some(target) = &f.symlink {
                         entry.push(("symlink path", bytes_list(target)));
                     }
-                    dict(entry)
+                    Value::dict(entry)
                 });
                 info.push(("files", Value::List(list.collect())));
             }
         }
-        dict(info)
+        Value::dict(info)
     }
 
     fn encode(&self) -> Vec<u8> {
@@ -326,7 +317,7 @@ impl TorrentSpec {
         if let Some(date) = self.creation_date {
             root.push(("creation date", Value::Int(date)));
         }
-        encode(&dict(root))
+        encode(&Value::dict(root))
     }
 }
 

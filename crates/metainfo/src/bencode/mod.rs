@@ -31,6 +31,16 @@ impl Value {
     pub fn bytes(b: impl Into<Vec<u8>>) -> Self {
         Self::Bytes(b.into())
     }
+
+    /// A dictionary from `(key, value)` pairs; keys end up sorted whatever their order here.
+    pub fn dict<'k>(entries: impl IntoIterator<Item = (&'k str, Value)>) -> Self {
+        Self::Dict(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k.as_bytes().to_vec(), v))
+                .collect(),
+        )
+    }
 }
 
 impl From<&str> for Value {

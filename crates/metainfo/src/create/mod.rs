@@ -3,7 +3,6 @@
 mod hasher;
 mod source;
 
-use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
 use std::path::Path;
 
@@ -91,15 +90,6 @@ pub fn create_torrent(
     Ok(CreatedTorrent { bytes, torrent })
 }
 
-fn dict(entries: impl IntoIterator<Item = (&'static str, Value)>) -> Value {
-    Value::Dict(
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v))
-            .collect::<BTreeMap<_, _>>(),
-    )
-}
-
 fn encode_torrent(
     source: &Source,
     piece_length: u64,
@@ -121,14 +111,14 @@ fn encode_torrent(
                 .iter()
                 .map(|c| Value::bytes(c.clone()))
                 .collect();
-            dict([("length", as_int(f.length)), ("path", Value::List(path))])
+            Value::dict([("length", as_int(f.length)), ("path", Value::List(path))])
         });
         info.push(("files", Value::List(files.collect())));
     }
     if options.private {
         info.push(("private", Value::Int(1)));
     }
-    let mut top = vec![("info", dict(info))];
+    let mut top = vec![("info", Value::dict(info))];
     if let Some(first) = options.trackers.first() {
         top.push(("announce", first.as_str().into()));
     }
@@ -148,7 +138,7 @@ fn encode_torrent(
     if let Some(date) = options.creation_date {
         top.push(("creation date", Value::Int(date)));
     }
-    bencode::encode(&dict(top))
+    bencode::encode(&Value::dict(top))
 }
 
 #[cfg(test)]

@@ -1,23 +1,12 @@
-use std::collections::BTreeMap;
-
 use super::*;
 use crate::bencode::{Value, encode};
-
-fn dict(entries: Vec<(&str, Value)>) -> Value {
-    Value::Dict(
-        entries
-            .into_iter()
-            .map(|(k, v)| (k.as_bytes().to_vec(), v))
-            .collect::<BTreeMap<_, _>>(),
-    )
-}
 
 fn strs(parts: &[&str]) -> Value {
     Value::List(parts.iter().map(|p| Value::from(*p)).collect())
 }
 
 fn file(length: i64, path: &[&str]) -> Value {
-    dict(vec![("length", Value::Int(length)), ("path", strs(path))])
+    Value::dict(vec![("length", Value::Int(length)), ("path", strs(path))])
 }
 
 /// A multi-file info dictionary with `pieces` hashes of 16 KiB pieces.
@@ -31,7 +20,7 @@ fn multi(files: Vec<Value>, pieces: usize) -> Vec<(&'static str, Value)> {
 }
 
 fn parse_info(info: Vec<(&str, Value)>) -> Result<Torrent, MetainfoError> {
-    Torrent::from_bytes(&encode(&dict(vec![("info", dict(info))])))
+    Torrent::from_bytes(&encode(&Value::dict(vec![("info", Value::dict(info))])))
 }
 
 fn err(info: Vec<(&str, Value)>) -> String {
@@ -160,12 +149,12 @@ fn size_errors() {
     );
     let both = with(single(), "files", Some(Value::List(vec![file(1, &["a"])])));
     assert_eq!(err(both), "info has both 'length' and 'files'");
-    let no_path = dict(vec![("length", Value::Int(1))]);
+    let no_path = Value::dict(vec![("length", Value::Int(1))]);
     assert_eq!(
         err(multi(vec![file(1, &["a"]), no_path], 1)),
         "info.files[1]: path is missing"
     );
-    let bad_path = dict(vec![
+    let bad_path = Value::dict(vec![
         ("length", Value::Int(1)),
         ("path", Value::List(vec![Value::Int(1)])),
     ]);
@@ -204,7 +193,7 @@ fn unsafe_paths_are_sanitized_and_unique() {
 
 #[test]
 fn pad_files_and_offsets() {
-    let pad = dict(vec![
+    let pad = Value::dict(vec![
         ("attr", "p".into()),
         ("length", Value::Int(16384 - 100)),
     ]);
@@ -217,9 +206,9 @@ fn pad_files_and_offsets() {
 }
 
 fn tree_file(length: i64) -> Value {
-    dict(vec![(
+    Value::dict(vec![(
         "",
-        dict(vec![
+        Value::dict(vec![
             ("length", Value::Int(length)),
             ("pieces root", Value::Bytes(vec![0; 32])),
         ]),
@@ -233,14 +222,14 @@ fn hybrid(
 ) -> Vec<(&'static str, Value)> {
     let mut info = multi(v1_files, pieces);
     info.push(("meta version", Value::Int(2)));
-    info.push(("file tree", dict(tree)));
+    info.push(("file tree", Value::dict(tree)));
     info
 }
 
 #[test]
 fn hybrid_torrents_are_checked() {
     let pad = |n| {
-        dict(vec![
+        Value::dict(vec![
             ("attr", "p".into()),
             ("length", Value::Int(n)),
             ("path", strs(&[".pad", "x"])),
@@ -250,7 +239,7 @@ fn hybrid_torrents_are_checked() {
         vec![file(100, &["a"]), pad(16284), file(5, &["d", "b"])],
         vec![
             ("a", tree_file(100)),
-            ("d", dict(vec![("b", tree_file(5))])),
+            ("d", Value::dict(vec![("b", tree_file(5))])),
         ],
         2,
     );
@@ -275,7 +264,7 @@ fn hybrid_torrents_are_checked() {
     assert!(err(extra).contains("v1 lists 1 files, v2 lists 2"));
     let broken = hybrid(
         vec![file(5, &["a"])],
-        vec![("a", dict(vec![("length", Value::Int(5))]))],
+        vec![("a", Value::dict(vec![("length", Value::Int(5))]))],
         1,
     );
     assert!(err(broken).starts_with("invalid v2 file tree"));
@@ -285,14 +274,14 @@ fn hybrid_torrents_are_checked() {
 fn v2_only_is_refused_naming_bep_52() {
     let mut info = with(single(), "pieces", None);
     info.push(("meta version", Value::Int(2)));
-    info.push(("file tree", dict(vec![("a.bin", tree_file(20000))])));
+    info.push(("file tree", Value::dict(vec![("a.bin", tree_file(20000))])));
     assert!(matches!(parse_info(info), Err(MetainfoError::V2Only)));
     assert!(MetainfoError::V2Only.to_string().contains("BEP 52"));
 }
 
 #[test]
 fn outer_fields_and_reencoding() {
-    let outer = dict(vec![
+    let outer = Value::dict(vec![
         ("announce", "http://a/announce".into()),
         (
             "announce-list",
@@ -306,7 +295,10 @@ fn outer_fields_and_reencoding() {
         ("created by", "test".into()),
         ("creation date", Value::Int(1_700_000_000)),
         ("url-list", "http://seed/".into()),
-        ("info", dict(with(single(), "private", Some(Value::Int(1))))),
+        (
+            "info",
+            Value::dict(with(single(), "private", Some(Value::Int(1)))),
+        ),
     ]);
     let bytes = encode(&outer);
     let t = Torrent::from_bytes(&bytes).unwrap();
