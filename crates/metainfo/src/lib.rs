@@ -29,6 +29,7 @@
 pub mod bencode;
 mod create;
 mod error;
+mod geometry;
 mod info_hash;
 mod magnet;
 pub mod path;
@@ -38,6 +39,7 @@ pub use create::{
     CreateOptions, CreatedTorrent, HashProgress, MAX_AUTO_PIECE_LENGTH, MAX_CREATE_PIECE_LENGTH,
     MIN_AUTO_PIECE_LENGTH, auto_piece_length, create_torrent,
 };
+pub use geometry::{BLOCK_SIZE, PieceGeometry};
 pub use error::{BencodeError, BencodeErrorKind, MetainfoError};
 pub use info_hash::InfoHash;
 pub use magnet::{MAX_MAGNET_LEN, MAX_MAGNET_LIST, Magnet};

@@ -5,6 +5,7 @@ mod hybrid;
 
 use crate::bencode::{self, DecodeOptions, Node, Value};
 use crate::error::MetainfoError;
+use crate::geometry::PieceGeometry;
 use crate::info_hash::InfoHash;
 use crate::magnet::Magnet;
 
@@ -32,6 +33,7 @@ pub struct Info {
     pub multi_file: bool,
     /// A hybrid v1+v2 torrent (its v2 part was checked against the v1 part, then set aside).
     pub hybrid: bool,
+    geometry: PieceGeometry,
 }
 
 impl Info {
@@ -82,6 +84,12 @@ impl Info {
                 limit: MAX_PIECES,
             });
         }
+        let geometry = PieceGeometry::new(piece_length, list.total_size).ok_or(
+            MetainfoError::TooManyPieces {
+                count: expected,
+                limit: MAX_PIECES,
+            },
+        )?;
         let actual = (pieces.len() / 20) as u64;
         if actual != expected {
             return Err(MetainfoError::PieceCountMismatch { expected, actual });
@@ -100,6 +108,7 @@ impl Info {
             private: info.get(b"private").and_then(|p| p.as_int()) == Some(1),
             multi_file,
             hybrid: is_v2,
+            geometry,
         })
     }
 
@@ -117,6 +126,12 @@ impl Info {
     pub fn piece_size(&self, index: usize) -> Option<u64> {
         let start = (index as u64).checked_mul(self.piece_length)?;
         (start < self.total_size).then(|| (self.total_size - start).min(self.piece_length))
+    }
+
+    /// The piece space. Always present: validation guarantees a non-zero size and at most
+    /// [`MAX_PIECES`] pieces of at most [`MAX_PIECE_LENGTH`] bytes.
+    pub fn geometry(&self) -> PieceGeometry {
+        self.geometry
     }
 
     /// Files that hold data on disk (pad files left out).
