@@ -1,0 +1,1 @@
+//! shoal-storage: a torrent's pieces on disk.

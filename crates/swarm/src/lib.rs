@@ -1,0 +1,1 @@
+//! shoal-swarm: the per-torrent engine.
