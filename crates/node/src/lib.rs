@@ -17,7 +17,9 @@
 mod error;
 mod host;
 pub mod identity;
+mod rate;
 
 pub use error::NodeError;
 pub use host::{NodeConfig, NodeEvent, NodeHandle, start};
+pub use rate::{Rate, RateParseError, TokenBucket};
 pub use libp2p::{Multiaddr, PeerId};
