@@ -1,5 +1,7 @@
 //! The messages of `/shoal/pieces/1`, one piece-exchange stream per peer and torrent.
 
+use std::fmt;
+
 use bytes::Bytes;
 use shoal_metainfo::InfoHash;
 
@@ -59,6 +61,7 @@ impl Block {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message {
     Handshake(Handshake),
+    /// Liveness only; framed as an empty (zero-length) frame, as in BEP 3.
     KeepAlive,
     Have(u32),
     Interested,
@@ -69,4 +72,63 @@ pub enum Message {
     Piece(Block),
     Cancel(BlockRef),
     Reject(BlockRef),
+}
+
+impl Message {
+    /// Which message this is, without its fields (for errors, logs and metrics).
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Message::Handshake(_) => MessageKind::Handshake,
+            Message::KeepAlive => MessageKind::KeepAlive,
+            Message::Have(_) => MessageKind::Have,
+            Message::Interested => MessageKind::Interested,
+            Message::NotInterested => MessageKind::NotInterested,
+            Message::Choke => MessageKind::Choke,
+            Message::Unchoke => MessageKind::Unchoke,
+            Message::Request(_) => MessageKind::Request,
+            Message::Piece(_) => MessageKind::Piece,
+            Message::Cancel(_) => MessageKind::Cancel,
+            Message::Reject(_) => MessageKind::Reject,
+        }
+    }
+}
+
+/// The kind of a [`Message`]; displays as the lowercase name used in errors and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MessageKind {
+    Handshake,
+    KeepAlive,
+    Have,
+    Interested,
+    NotInterested,
+    Choke,
+    Unchoke,
+    Request,
+    Piece,
+    Cancel,
+    Reject,
+}
+
+impl MessageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Handshake => "handshake",
+            MessageKind::KeepAlive => "keep-alive",
+            MessageKind::Have => "have",
+            MessageKind::Interested => "interested",
+            MessageKind::NotInterested => "not-interested",
+            MessageKind::Choke => "choke",
+            MessageKind::Unchoke => "unchoke",
+            MessageKind::Request => "request",
+            MessageKind::Piece => "piece",
+            MessageKind::Cancel => "cancel",
+            MessageKind::Reject => "reject",
+        }
+    }
+}
+
+impl fmt::Display for MessageKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
