@@ -1,0 +1,77 @@
+//! Tuning of one torrent's engine. Every limit the engine enforces is a field here.
+
+use std::time::Duration;
+
+/// How a [`crate::Torrent`] chooses, paces and polices. `Default` gives the values of the
+/// BitTorrent reference client where one exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwarmConfig {
+    /// Regular unchoke slots (tit-for-tat); one optimistic slot comes on top of these.
+    pub upload_slots: usize,
+    /// How often the choker re-ranks peers.
+    pub rechoke_interval: Duration,
+    /// How often the optimistic unchoke moves to another peer.
+    pub optimistic_interval: Duration,
+    /// Peers connected for less than this are "new" and weigh more in the optimistic draw.
+    pub new_peer_period: Duration,
+    /// Weight of a new peer in the optimistic draw (an established peer weighs 1).
+    pub new_peer_weight: u32,
+    /// Smallest number of requests kept in flight per peer.
+    pub min_queue_depth: usize,
+    /// Largest number of requests kept in flight per peer.
+    pub max_queue_depth: usize,
+    /// How many seconds of a peer's measured download rate we keep requested ahead: the
+    /// bandwidth-delay product for round trips up to this long (see [`crate::queue_depth`]).
+    pub request_queue_time: Duration,
+    /// A request unanswered this long is offered to other peers too (it stays queued at the
+    /// slow peer; whichever copy arrives first wins and the others are cancelled).
+    pub request_timeout: Duration,
+    /// A peer that delivers nothing for this long while we wait on it is snubbed: its
+    /// requests are cancelled and re-issued elsewhere, it keeps one request in flight, and the
+    /// choker gives it only the optimistic slot.
+    pub snub_timeout: Duration,
+    /// End game: how many extra copies of a block may be requested from other peers once
+    /// every missing block is requested (so at most `1 + endgame_extra_copies` in flight).
+    pub endgame_extra_copies: usize,
+    /// While we have fewer verified pieces than this, new pieces are picked at random instead
+    /// of rarest first, so a newcomer soon has something to trade.
+    pub random_first_pieces: u32,
+    /// Blocks a peer may send that we never requested (nor cancelled) before it is dropped.
+    pub max_unrequested_blocks: u32,
+    /// Requests a peer may send while we choke it, counted from our last Choke, before it is
+    /// dropped. Requests crossing our Choke are legitimate, so this is above the largest
+    /// pipeline a well-behaved peer keeps.
+    pub max_requests_while_choked: u32,
+    /// Requests from one peer we queue before rejecting further ones.
+    pub max_incoming_requests: usize,
+    /// [`crate::Action::ServeRequest`]s handed to the node per peer and not yet reported as
+    /// [`crate::Event::Uploaded`]; the rest wait in the engine, so a Choke can still reject them.
+    pub serve_pipeline: usize,
+    /// A peer whose blocks were in this many pieces that failed verification is banned (a
+    /// peer that was the only sender of one failed piece is banned at once).
+    pub ban_after_failed_pieces: u32,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        Self {
+            upload_slots: 4,
+            rechoke_interval: Duration::from_secs(10),
+            optimistic_interval: Duration::from_secs(30),
+            new_peer_period: Duration::from_secs(60),
+            new_peer_weight: 3,
+            min_queue_depth: 4,
+            max_queue_depth: 256,
+            request_queue_time: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(20),
+            snub_timeout: Duration::from_secs(60),
+            endgame_extra_copies: 2,
+            random_first_pieces: 4,
+            max_unrequested_blocks: 8,
+            max_requests_while_choked: 300,
+            max_incoming_requests: 500,
+            serve_pipeline: 8,
+            ban_after_failed_pieces: 2,
+        }
+    }
+}

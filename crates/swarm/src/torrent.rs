@@ -1,0 +1,330 @@
+//! The engine of one torrent: state, event dispatch, timers and the action queue. Message
+//! handling, the request pipeline and the upload side live in sibling modules as further
+//! `impl Torrent` blocks.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use shoal_metainfo::PieceGeometry;
+use shoal_wire::{Bitfield, HaveState, Message};
+
+use crate::bans::BanTracker;
+use crate::choker::Choker;
+use crate::config::SwarmConfig;
+use crate::error::SwarmError;
+use crate::event::{Action, BanReason, DisconnectReason, Event, PeerKey};
+use crate::peer::Peer;
+use crate::picker::{PiecePicker, VerifyOutcome};
+use crate::requests::queue_depth;
+use crate::stats::{PeerSnapshot, TorrentStats};
+
+/// Running totals behind [`TorrentStats`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Counters {
+    pub(crate) downloaded: u64,
+    pub(crate) uploaded: u64,
+    pub(crate) duplicate_bytes: u64,
+    pub(crate) failed_pieces: u32,
+    pub(crate) banned_peers: u32,
+    pub(crate) first_byte_at: Option<Instant>,
+    pub(crate) completed_at: Option<Instant>,
+}
+
+/// The BitTorrent engine of one torrent: feed it events and `now`, drain its actions.
+#[derive(Debug)]
+pub struct Torrent {
+    pub(crate) config: SwarmConfig,
+    pub(crate) geometry: PieceGeometry,
+    pub(crate) picker: PiecePicker,
+    pub(crate) peers: BTreeMap<PeerKey, Peer>,
+    pub(crate) choker: Choker,
+    pub(crate) bans: BanTracker,
+    /// Peers already banned: a peer implicated in more failures later is not banned twice.
+    pub(crate) banned: std::collections::BTreeSet<PeerKey>,
+    pub(crate) rng: SmallRng,
+    pub(crate) actions: VecDeque<Action>,
+    pub(crate) counters: Counters,
+    pub(crate) started: Instant,
+    /// The latest `now` we were given; stats are computed as of this instant.
+    pub(crate) now: Instant,
+    pub(crate) next_rechoke: Instant,
+    pub(crate) next_optimistic: Instant,
+}
+
+impl Torrent {
+    /// An engine for a torrent of `geometry`, of which we already have the verified pieces
+    /// in `have`. `rng_seed` drives every random choice (picker ties, optimistic unchokes).
+    pub fn new(
+        config: SwarmConfig,
+        geometry: PieceGeometry,
+        have: Bitfield,
+        rng_seed: u64,
+        now: Instant,
+    ) -> Result<Self, SwarmError> {
+        if have.len() != geometry.num_pieces() {
+            return Err(SwarmError::HaveLength {
+                len: have.len(),
+                num_pieces: geometry.num_pieces(),
+            });
+        }
+        let max_copies = config.endgame_extra_copies.saturating_add(1);
+        Ok(Self {
+            picker: PiecePicker::new(geometry, have, config.random_first_pieces, max_copies),
+            choker: Choker::new(config.upload_slots, config.new_peer_weight),
+            bans: BanTracker::new(config.ban_after_failed_pieces),
+            banned: std::collections::BTreeSet::new(),
+            next_rechoke: after(now, config.rechoke_interval),
+            next_optimistic: after(now, config.rechoke_interval),
+            config,
+            geometry,
+            peers: BTreeMap::new(),
+            rng: SmallRng::seed_from_u64(rng_seed),
+            actions: VecDeque::new(),
+            counters: Counters::default(),
+            started: now,
+            now,
+        })
+    }
+
+    /// The have-state to put in our handshake. The node calls it when it sends the handshake,
+    /// right before [`Event::PeerConnected`], with no event in between: pieces verified later
+    /// reach the peer as Have messages.
+    pub fn handshake_have(&self) -> HaveState {
+        let have = self.picker.have();
+        if self.picker.is_complete() {
+            HaveState::All
+        } else if self.picker.have_count() == 0 {
+            HaveState::None
+        } else {
+            HaveState::Bitfield(have.clone())
+        }
+    }
+
+    /// Our verified pieces.
+    pub fn have(&self) -> &Bitfield {
+        self.picker.have()
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.picker.is_complete()
+    }
+
+    pub fn geometry(&self) -> &PieceGeometry {
+        &self.geometry
+    }
+
+    pub fn handle(&mut self, now: Instant, event: Event) {
+        self.now = now;
+        match event {
+            Event::PeerConnected { peer } => {
+                let reconnect = self.forget_peer(peer);
+                self.peers.insert(peer, Peer::new(now));
+                if reconnect {
+                    self.reassign_slots_and_requests();
+                }
+            }
+            Event::PeerDisconnected { peer } => {
+                if self.forget_peer(peer) {
+                    self.reassign_slots_and_requests();
+                }
+            }
+            Event::Message { peer, message } => self.on_message(now, peer, message),
+            Event::BlockWritten { block, ok } => {
+                if let Some(piece) = self.picker.block_written(block, ok) {
+                    self.actions.push_back(Action::VerifyPiece { piece });
+                }
+                if !ok {
+                    self.fill_all_requests();
+                }
+            }
+            Event::PieceVerified { piece, ok } => self.on_piece_verified(piece, ok),
+            Event::Uploaded { peer, block } => self.on_uploaded(now, peer, block),
+            Event::ServeFailed { peer, block } => self.on_serve_failed(peer, block),
+        }
+    }
+
+    /// Runs the timers that are due: rechoke and optimistic rotation, request timeouts,
+    /// snubbing.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = now;
+        if now >= self.next_rechoke {
+            let rotate = now >= self.next_optimistic;
+            if rotate {
+                self.next_optimistic = after(now, self.config.optimistic_interval);
+            }
+            self.next_rechoke = after(now, self.config.rechoke_interval);
+            self.rechoke(now, rotate);
+            self.forgive_rejections();
+        }
+        self.expire_requests(now);
+    }
+
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Torrent::handle_timeout`] next has something to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let peers = self.peers.values().filter_map(|p| {
+            let expiry = p
+                .outstanding
+                .iter()
+                .find(|r| !r.timed_out)
+                .map(|r| after(r.sent_at, self.config.request_timeout));
+            let snub = p
+                .waiting_since
+                .filter(|_| !p.snubbed)
+                .map(|w| after(w, self.config.snub_timeout));
+            expiry.into_iter().chain(snub).min()
+        });
+        peers.chain([self.next_rechoke]).min()
+    }
+
+    pub fn stats(&self) -> TorrentStats {
+        let now = self.now;
+        let since_start = |t: Option<Instant>| t.map(|t| t.saturating_duration_since(self.started));
+        TorrentStats {
+            num_pieces: self.geometry.num_pieces(),
+            pieces_have: self.picker.have_count(),
+            complete: self.picker.is_complete(),
+            in_endgame: self.picker.in_endgame(),
+            bytes_downloaded: self.counters.downloaded,
+            bytes_uploaded: self.counters.uploaded,
+            duplicate_bytes: self.counters.duplicate_bytes,
+            download_rate: self.peers.values().map(|p| p.down.rate(now)).sum(),
+            upload_rate: self.peers.values().map(|p| p.up.rate(now)).sum(),
+            peers: self.peers.len(),
+            unchoked_peers: self.peers.values().filter(|p| !p.am_choking).count(),
+            interested_peers: self.peers.values().filter(|p| p.peer_interested).count(),
+            failed_pieces: self.counters.failed_pieces,
+            banned_peers: self.counters.banned_peers,
+            time_to_first_byte: since_start(self.counters.first_byte_at),
+            time_to_complete: since_start(self.counters.completed_at),
+        }
+    }
+
+    /// Every connected peer, in key order.
+    pub fn peers(&self) -> Vec<PeerSnapshot> {
+        self.peers.keys().filter_map(|&k| self.peer(k)).collect()
+    }
+
+    pub fn peer(&self, key: PeerKey) -> Option<PeerSnapshot> {
+        let p = self.peers.get(&key)?;
+        let now = self.now;
+        Some(PeerSnapshot {
+            peer: key,
+            handshaken: p.have.is_some(),
+            pieces: p.have.as_ref().map_or(0, Bitfield::count),
+            am_choking: p.am_choking,
+            am_interested: p.am_interested,
+            peer_choking: p.peer_choking,
+            peer_interested: p.peer_interested,
+            snubbed: p.snubbed,
+            optimistic: self.choker.optimistic() == Some(key),
+            bytes_downloaded: p.down.total(),
+            bytes_uploaded: p.up.total(),
+            download_rate: p.down.rate(now),
+            upload_rate: p.up.rate(now),
+            outstanding_requests: p.outstanding.len(),
+            queue_depth: self.queue_depth_of(p),
+            queued_requests: p.incoming.len() + p.serving.len(),
+            connected_for: now.saturating_duration_since(p.connected_at),
+            since_last_block: p.last_block_at.map(|t| now.saturating_duration_since(t)),
+        })
+    }
+
+    pub(crate) fn queue_depth_of(&self, peer: &Peer) -> usize {
+        if peer.snubbed {
+            1
+        } else {
+            queue_depth(peer.down.rate(self.now), &self.config)
+        }
+    }
+
+    pub(crate) fn send(&mut self, peer: PeerKey, message: Message) {
+        self.actions.push_back(Action::Send { peer, message });
+    }
+
+    /// Drops the peer's state: its pieces leave the availability counts, its requests go
+    /// back to the picker, its slot to the choker. Returns whether it was known.
+    pub(crate) fn forget_peer(&mut self, key: PeerKey) -> bool {
+        let Some(peer) = self.peers.remove(&key) else {
+            return false;
+        };
+        if let Some(have) = &peer.have {
+            self.picker.remove_peer(have);
+        }
+        for r in &peer.outstanding {
+            self.picker.release(key, r.block);
+        }
+        self.choker.remove(key);
+        true
+    }
+
+    /// After a peer left (or a piece failed): free upload slots and unrequested blocks go to
+    /// the peers still here.
+    pub(crate) fn reassign_slots_and_requests(&mut self) {
+        self.fill_free_slots();
+        self.fill_all_requests();
+    }
+
+    pub(crate) fn disconnect(&mut self, key: PeerKey, reason: DisconnectReason) {
+        if self.forget_peer(key) {
+            self.actions
+                .push_back(Action::Disconnect { peer: key, reason });
+            self.reassign_slots_and_requests();
+        }
+    }
+
+    fn ban(&mut self, key: PeerKey, reason: BanReason) {
+        if !self.banned.insert(key) {
+            return;
+        }
+        self.forget_peer(key);
+        self.counters.banned_peers += 1;
+        self.actions.push_back(Action::Ban { peer: key, reason });
+    }
+
+    fn on_piece_verified(&mut self, piece: u32, ok: bool) {
+        match self.picker.piece_verified(piece, ok) {
+            VerifyOutcome::Unexpected => {}
+            VerifyOutcome::Verified => {
+                let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+                for key in keys {
+                    if let Some(peer) = self.peers.get_mut(&key) {
+                        if peer.has(piece) {
+                            peer.wanted = peer.wanted.saturating_sub(1);
+                        } else {
+                            self.send(key, Message::Have(piece));
+                        }
+                    }
+                    self.update_interest(key);
+                }
+                if self.picker.is_complete() {
+                    self.counters.completed_at = Some(self.now);
+                    self.actions.push_back(Action::Completed);
+                }
+            }
+            VerifyOutcome::Failed { senders } => {
+                self.counters.failed_pieces += 1;
+                let sole = senders.len() == 1;
+                for sender in senders {
+                    if let Some(reason) = self.bans.record_failure(sender, piece, sole) {
+                        self.ban(sender, reason);
+                    }
+                }
+                self.reassign_slots_and_requests();
+            }
+        }
+    }
+}
+
+/// `t + d` for config-sized durations; an absurd duration (past what `Instant` can hold) means
+/// "about 34 years", never a panic.
+fn after(t: Instant, d: Duration) -> Instant {
+    t.checked_add(d)
+        .or_else(|| t.checked_add(Duration::from_secs(1 << 30)))
+        .unwrap_or(t)
+}
