@@ -1,5 +1,6 @@
 //! The `shoal` command line: argument parsing and output. Everything it does lives in the crates.
 
+mod net;
 mod report;
 
 use std::io::Write;
@@ -33,6 +34,10 @@ struct Cli {
 enum Command {
     /// Hash a file or directory and write its .torrent
     Create(CreateArgs),
+    /// Share a file or directory: prints `listen` lines and a `magnet` line, then seeds
+    Seed(net::SeedArgs),
+    /// Download a torrent from peers, verify it, then seed it (or exit with --exit-when-done)
+    Get(net::GetArgs),
     /// Describe a .torrent file
     Show {
         /// The .torrent file
@@ -91,8 +96,11 @@ struct CreateArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_logging();
     let result = match cli.command {
         Command::Create(args) => create(args),
+        Command::Seed(args) => run_async(net::seed(args)),
+        Command::Get(args) => run_async(net::get(args)),
         Command::Show { torrent, json } => show(&torrent, json),
         Command::Magnet {
             torrent,
@@ -109,6 +117,23 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs go to stderr, filtered by `RUST_LOG` (default: warnings and errors only).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn run_async(job: impl std::future::Future<Output = Result<()>>) -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(job)
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

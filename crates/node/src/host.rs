@@ -1,8 +1,9 @@
 //! The libp2p host: one task owns the `Swarm`; everyone else talks to it through a
 //! [`NodeHandle`] (commands in, replies on oneshot channels, events on a broadcast channel).
 
-use std::collections::HashMap;
-use std::path::PathBuf;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -15,6 +16,10 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::error::NodeError;
 use crate::identity;
+use crate::progress::TorrentStatus;
+use crate::rate::{Rate, TokenBucket};
+use crate::streams::{self, Limits, Router};
+use crate::torrent::{self, AddTorrent, TorrentHandle};
 
 /// The identify protocol name: shoal nodes only ever talk to shoal nodes.
 const IDENTIFY_PROTOCOL: &str = "/shoal/id/1.0.0";
@@ -34,6 +39,10 @@ pub struct NodeConfig {
     pub data_dir: PathBuf,
     /// How long a connection with no open stream stays up.
     pub idle_connection_timeout: Duration,
+    /// Cap on the node's total upload (all torrents, all peers).
+    pub upload_limit: Option<Rate>,
+    /// Cap on the node's total download.
+    pub download_limit: Option<Rate>,
 }
 
 impl NodeConfig {
@@ -43,6 +52,8 @@ impl NodeConfig {
             listen: vec![loopback_any_port()],
             data_dir,
             idle_connection_timeout: Duration::from_secs(60),
+            upload_limit: None,
+            download_limit: None,
         }
     }
 }
@@ -67,6 +78,7 @@ struct Behaviour {
 
 enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>),
+    Disconnect(PeerId),
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
     Shutdown,
 }
@@ -79,7 +91,12 @@ pub struct NodeHandle {
     commands: mpsc::Sender<Command>,
     events: broadcast::Sender<NodeEvent>,
     control: libp2p_stream::Control,
-    task: std::sync::Arc<tokio::sync::Mutex<Option<JoinHandle<()>>>>,
+    data_dir: PathBuf,
+    router: Router,
+    limits: Limits,
+    banned: Arc<RwLock<HashSet<PeerId>>>,
+    torrents: Arc<RwLock<Vec<TorrentHandle>>>,
+    tasks: Arc<tokio::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl std::fmt::Debug for NodeHandle {
@@ -127,14 +144,65 @@ impl NodeHandle {
         self.control.clone()
     }
 
-    /// Stops the node and waits until its task has ended and its connections are closed.
+    /// Stops the node and waits until its tasks have ended and its connections are closed.
     pub async fn shutdown(&self) {
         let _ = self.commands.send(Command::Shutdown).await;
-        if let Some(task) = self.task.lock().await.take() {
+        for task in self.tasks.lock().await.drain(..) {
+            task.abort();
             if let Err(e) = task.await {
-                warn!(error = %e, "node task ended abnormally");
+                if !e.is_cancelled() {
+                    warn!(error = %e, "node task ended abnormally");
+                }
             }
         }
+    }
+
+    /// Starts seeding or fetching a torrent.
+    pub async fn add_torrent(&self, add: AddTorrent) -> Result<TorrentHandle, NodeError> {
+        let handle = torrent::add(self, add).await?;
+        if let Ok(mut torrents) = self.torrents.write() {
+            torrents.push(handle.clone());
+        }
+        Ok(handle)
+    }
+
+    /// Every running torrent's status, keyed by its info-hash in hex.
+    pub async fn torrent_statuses(&self) -> Vec<(String, TorrentStatus)> {
+        let handles: Vec<TorrentHandle> =
+            self.torrents.read().map(|t| t.clone()).unwrap_or_default();
+        let mut statuses = Vec::new();
+        for handle in handles {
+            if let Ok(status) = handle.status().await {
+                statuses.push((handle.info_hash().to_hex(), status));
+            }
+        }
+        statuses
+    }
+
+    /// Closes every connection to `peer` and refuses it from now on.
+    pub fn ban(&self, peer: PeerId) {
+        if let Ok(mut banned) = self.banned.write() {
+            banned.insert(peer);
+        }
+        let _ = self.commands.try_send(Command::Disconnect(peer));
+    }
+
+    pub fn is_banned(&self, peer: &PeerId) -> bool {
+        self.banned.read().is_ok_and(|b| b.contains(peer))
+    }
+
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// Where incoming piece-exchange streams go, by info-hash. Torrents register themselves;
+    /// tools that speak the protocol directly (tests, hostile testnet peers) may too.
+    pub fn router(&self) -> Router {
+        self.router.clone()
+    }
+
+    pub(crate) fn limits(&self) -> Limits {
+        self.limits.clone()
     }
 
     async fn send(&self, command: Command) -> Result<(), NodeError> {
@@ -189,20 +257,44 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let control = swarm.behaviour().streams.new_control();
     let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
     let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let banned = Arc::new(RwLock::new(HashSet::new()));
     let host = Host {
         swarm,
         events: events.clone(),
         dials: HashMap::new(),
+        banned: banned.clone(),
     };
     let span = info_span!("node", %peer_id);
-    let task = tokio::spawn(host.run(inbox).instrument(span));
+    let bucket = |rate: Option<Rate>| {
+        rate.map(|r| {
+            Arc::new(Mutex::new(TokenBucket::new(
+                r,
+                r.0 / 4,
+                std::time::Instant::now(),
+            )))
+        })
+    };
+    let limits = Limits {
+        upload: bucket(config.upload_limit),
+        download: bucket(config.download_limit),
+    };
+    let router = Router::default();
+    let host_task = tokio::spawn(host.run(inbox).instrument(span.clone()));
+    let acceptor = tokio::spawn(
+        streams::accept_loop(control.clone(), router.clone(), limits.clone()).instrument(span),
+    );
     Ok(NodeHandle {
         peer_id,
         listen_addrs,
         commands,
         events,
         control,
-        task: std::sync::Arc::new(tokio::sync::Mutex::new(Some(task))),
+        data_dir: config.data_dir,
+        router,
+        limits,
+        banned,
+        torrents: Arc::new(RwLock::new(Vec::new())),
+        tasks: Arc::new(tokio::sync::Mutex::new(vec![host_task, acceptor])),
     })
 }
 
@@ -286,6 +378,7 @@ struct Host {
     swarm: Swarm<Behaviour>,
     events: broadcast::Sender<NodeEvent>,
     dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>)>,
+    banned: Arc<RwLock<HashSet<PeerId>>>,
 }
 
 impl Host {
@@ -319,6 +412,9 @@ impl Host {
                     }
                 }
             }
+            Command::Disconnect(peer) => {
+                let _ = self.swarm.disconnect_peer_id(peer);
+            }
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
             }
@@ -334,6 +430,17 @@ impl Host {
                 endpoint,
                 ..
             } => {
+                if self.banned.read().is_ok_and(|b| b.contains(&peer_id)) {
+                    debug!(peer = %peer_id, "refused a banned peer");
+                    let _ = self.swarm.disconnect_peer_id(peer_id);
+                    if let Some((address, reply)) = self.dials.remove(&connection_id) {
+                        let _ = reply.send(Err(NodeError::Dial {
+                            addr: address.to_string(),
+                            reason: format!("{peer_id} is banned"),
+                        }));
+                    }
+                    return;
+                }
                 debug!(peer = %peer_id, "connected");
                 if let Some((_, reply)) = self.dials.remove(&connection_id) {
                     let _ = reply.send(Ok(peer_id));

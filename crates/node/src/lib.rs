@@ -14,12 +14,23 @@
 //! # }
 //! ```
 
+mod disk;
 mod error;
+pub mod framed;
 mod host;
 pub mod identity;
+pub mod metrics;
+mod peers;
+mod progress;
 mod rate;
+mod session;
+pub mod streams;
+mod torrent;
 
 pub use error::NodeError;
 pub use host::{NodeConfig, NodeEvent, NodeHandle, start};
-pub use rate::{Rate, RateParseError, TokenBucket};
 pub use libp2p::{Multiaddr, PeerId};
+pub use peers::{PeerInfo, PeerSource};
+pub use progress::{TorrentProgress, TorrentStatus};
+pub use rate::{Rate, RateParseError, TokenBucket};
+pub use torrent::{AddTorrent, TorrentHandle};

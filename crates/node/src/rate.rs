@@ -47,7 +47,7 @@ impl FromStr for Rate {
             _ => return Err(err("unknown unit")),
         };
         let bytes = value * scale;
-        if !bytes.is_finite() || bytes < 1.0 || bytes > 1e15 {
+        if !bytes.is_finite() || !(1.0..=1e15).contains(&bytes) {
             return Err(err("must be between 1 B/s and 1 PB/s"));
         }
         Ok(Rate(bytes as u64))

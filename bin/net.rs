@@ -1,0 +1,222 @@
+//! `shoal seed` and `shoal get`: start a node, add one torrent, show progress.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
+use shoal_metainfo::{CreateOptions, Magnet, Torrent, create_torrent};
+use shoal_node::{
+    AddTorrent, Multiaddr, NodeConfig, NodeHandle, Rate, TorrentHandle, TorrentProgress,
+};
+
+/// Options shared by every command that runs a node.
+#[derive(Args)]
+pub struct NodeArgs {
+    /// Address to listen on; repeat for more [default: /ip4/0.0.0.0/tcp/0]
+    #[arg(long = "listen", value_name = "MULTIADDR")]
+    listen: Vec<Multiaddr>,
+    /// Where the node keeps its identity and resume state [default: .shoal beside the data]
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Cap on upload, e.g. 2MiB/s or 500KiB/s
+    #[arg(long, value_name = "RATE")]
+    upload_limit: Option<Rate>,
+    /// Cap on download, e.g. 10MiB/s
+    #[arg(long, value_name = "RATE")]
+    download_limit: Option<Rate>,
+    /// Serve stats on this local address: /stats (JSON) and /metrics (Prometheus)
+    #[arg(long, value_name = "ADDR:PORT")]
+    metrics: Option<std::net::SocketAddr>,
+}
+
+#[derive(Args)]
+pub struct SeedArgs {
+    /// The file or directory to share
+    path: PathBuf,
+    /// Its .torrent, if it has one already (otherwise one is made)
+    #[arg(long, value_name = "FILE.torrent")]
+    torrent: Option<PathBuf>,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+#[derive(Args)]
+pub struct GetArgs {
+    /// A .torrent file
+    source: String,
+    /// Directory to download into (the torrent's files go below it)
+    #[arg(short, long, value_name = "DIR")]
+    output: PathBuf,
+    /// A peer to trade with, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3…; repeatable
+    #[arg(long = "peer", value_name = "MULTIADDR")]
+    peers: Vec<Multiaddr>,
+    /// Exit (status 0) once every piece is verified on disk, instead of seeding on
+    #[arg(long)]
+    exit_when_done: bool,
+    #[command(flatten)]
+    node: NodeArgs,
+}
+
+async fn start_node(args: &NodeArgs, default_data_dir: PathBuf) -> Result<NodeHandle> {
+    let data_dir = args.data_dir.clone().unwrap_or(default_data_dir);
+    let mut config = NodeConfig::loopback(data_dir);
+    config.listen = if args.listen.is_empty() {
+        vec!["/ip4/0.0.0.0/tcp/0".parse()?]
+    } else {
+        args.listen.clone()
+    };
+    config.upload_limit = args.upload_limit;
+    config.download_limit = args.download_limit;
+    let node = shoal_node::start(config).await?;
+    if let Some(addr) = args.metrics {
+        let (bound, _task) = shoal_node::metrics::serve(addr, node.clone()).await?;
+        announce(&format!("metrics http://{bound}/stats"))?;
+    }
+    Ok(node)
+}
+
+/// Prints a line on stdout and flushes it at once: scripts wait for these lines.
+fn announce(line: &str) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
+}
+
+fn read_torrent(path: &Path) -> Result<Torrent> {
+    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    Torrent::from_bytes(&bytes).with_context(|| path.display().to_string())
+}
+
+pub async fn seed(args: SeedArgs) -> Result<()> {
+    let path = args
+        .path
+        .canonicalize()
+        .with_context(|| args.path.display().to_string())?;
+    let parent = path
+        .parent()
+        .with_context(|| format!("{}: cannot seed the root directory", path.display()))?
+        .to_owned();
+    let torrent = match &args.torrent {
+        Some(file) => read_torrent(file)?,
+        None => {
+            let options = CreateOptions {
+                created_by: Some(format!("shoal/{}", env!("CARGO_PKG_VERSION"))),
+                ..CreateOptions::default()
+            };
+            create_torrent(&path, &options, &mut |_| {})?.torrent
+        }
+    };
+    let node = start_node(&args.node, parent.join(".shoal")).await?;
+    let handle = node
+        .add_torrent(AddTorrent::new(torrent.clone(), parent))
+        .await?;
+    let progress = handle.progress().borrow().clone();
+    if !progress.complete {
+        bail!(
+            "{}: only {} of {} pieces match the torrent; seed complete data",
+            path.display(),
+            progress.pieces_have,
+            progress.num_pieces
+        );
+    }
+    let mut magnet = torrent.magnet();
+    for address in node.listen_addrs() {
+        announce(&format!("listen {address}"))?;
+        magnet.peers.push(address.to_string());
+    }
+    announce(&format!("magnet {magnet}"))?;
+    run_until_interrupted(&node, &handle, false).await
+}
+
+pub async fn get(args: GetArgs) -> Result<()> {
+    if args.source.starts_with("magnet:") {
+        let magnet: Magnet = args.source.parse()?;
+        bail!(
+            "{}: fetching a torrent's metadata from peers (magnet links) is not in this build; \
+             give its .torrent file",
+            magnet.info_hash
+        );
+    }
+    let torrent = read_torrent(Path::new(&args.source))?;
+    std::fs::create_dir_all(&args.output).with_context(|| args.output.display().to_string())?;
+    let node = start_node(&args.node, args.output.join(".shoal")).await?;
+    let handle = node
+        .add_torrent(AddTorrent::new(torrent, args.output.clone()))
+        .await?;
+    for address in node.listen_addrs() {
+        announce(&format!("listen {address}"))?;
+    }
+    let start = handle.progress().borrow().clone();
+    announce(&format!(
+        "resume {}/{} pieces",
+        start.pieces_have, start.num_pieces
+    ))?;
+    for peer in args.peers {
+        handle.add_peer(peer).await?;
+    }
+    run_until_interrupted(&node, &handle, args.exit_when_done).await
+}
+
+fn progress_bar(progress: &TorrentProgress) -> ProgressBar {
+    let style = ProgressStyle::with_template("{bar:30} {percent:>3}% {msg} eta {eta}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar());
+    ProgressBar::new(u64::from(progress.num_pieces.max(1))).with_style(style)
+}
+
+fn status_line(p: &TorrentProgress) -> String {
+    format!(
+        "{}/{} pieces, down {}/s up {}/s, {} peers, {} uploaded",
+        p.pieces_have,
+        p.num_pieces,
+        HumanBytes(p.download_rate),
+        HumanBytes(p.upload_rate),
+        p.peers,
+        HumanBytes(p.bytes_uploaded)
+    )
+}
+
+/// Shows progress until Ctrl-C (or completion with `exit_when_done`), then stops cleanly:
+/// the resume state is saved and every connection closed.
+async fn run_until_interrupted(
+    node: &NodeHandle,
+    handle: &TorrentHandle,
+    exit_when_done: bool,
+) -> Result<()> {
+    let mut progress = handle.progress();
+    let bar = progress_bar(&progress.borrow());
+    let mut ticker = tokio::time::interval(Duration::from_millis(500));
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
+    loop {
+        let p = progress.borrow_and_update().clone();
+        bar.set_position(u64::from(p.pieces_have));
+        bar.set_message(status_line(&p));
+        if p.complete && exit_when_done {
+            break;
+        }
+        tokio::select! {
+            _ = &mut interrupted => break,
+            changed = progress.changed() => if changed.is_err() { break },
+            _ = ticker.tick() => {}
+        }
+    }
+    bar.finish_and_clear();
+    let last = handle.progress().borrow().clone();
+    let complete = last.complete;
+    if complete && exit_when_done {
+        announce(&format!(
+            "complete downloaded={} uploaded={}",
+            last.bytes_downloaded, last.bytes_uploaded
+        ))?;
+    }
+    handle.stop().await?;
+    node.shutdown().await;
+    if exit_when_done && !complete {
+        bail!("stopped before the download was complete");
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! A torrent's disk work, off the async threads: one thread writes blocks, one verifies pieces,
+//! one reads blocks for uploads.
+//!
+//! One writer per torrent rather than a task per block: concurrent writes to one file contend
+//! on the kernel's inode lock and cost a thread wake-up each (measured: 1 GiB at 156 MB/s with a
+//! blocking task per block). Verification has its own thread so hashing never holds up writes,
+//! and uploads their own so serving peers never waits behind our download.
+
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+
+use shoal_storage::{PieceCheck, Storage, StorageError};
+use tracing::warn;
+
+/// Where a finished job's result goes.
+pub(crate) type Reply = Box<dyn FnOnce(Done) + Send>;
+
+/// A job for one of the disk threads.
+pub(crate) enum Job {
+    Write(shoal_wire::Block, Reply),
+    Verify(u32, Reply),
+    Read(shoal_wire::BlockRef, Reply),
+    Flush,
+}
+
+/// What a finished job reports.
+pub(crate) enum Done {
+    Written {
+        block: shoal_wire::BlockRef,
+        ok: bool,
+    },
+    Verified {
+        piece: u32,
+        ok: bool,
+    },
+    Read {
+        block: shoal_wire::BlockRef,
+        data: Result<Vec<u8>, String>,
+    },
+}
+
+/// The three queues. Dropping it lets the threads finish what is queued and exit.
+pub(crate) struct Disk {
+    writes: std_mpsc::Sender<Job>,
+    verifies: std_mpsc::Sender<Job>,
+    reads: std_mpsc::Sender<Job>,
+}
+
+impl Disk {
+    pub(crate) fn start(storage: Arc<Storage>, name: &str) -> std::io::Result<Self> {
+        let spawn = |role: &str| -> std::io::Result<std_mpsc::Sender<Job>> {
+            let (tx, rx) = std_mpsc::channel::<Job>();
+            let storage = storage.clone();
+            std::thread::Builder::new()
+                .name(format!("shoal-{role}-{name}"))
+                .spawn(move || {
+                    for job in rx {
+                        run(&storage, job);
+                    }
+                })?;
+            Ok(tx)
+        };
+        Ok(Self {
+            writes: spawn("write")?,
+            verifies: spawn("verify")?,
+            reads: spawn("read")?,
+        })
+    }
+
+    pub(crate) fn submit(&self, job: Job) {
+        let queue = match &job {
+            Job::Write(..) | Job::Flush => &self.writes,
+            Job::Verify(..) => &self.verifies,
+            Job::Read(..) => &self.reads,
+        };
+        if queue.send(job).is_err() {
+            warn!("a disk thread has stopped; dropping its work");
+        }
+    }
+}
+
+fn run(storage: &Storage, job: Job) {
+    match job {
+        Job::Write(block, reply) => {
+            let ok = match storage.write_block(block.piece, block.offset, &block.data) {
+                Ok(()) => true,
+                // A late end-game copy of a block whose piece is already verified: nothing to
+                // write, nothing to fetch again.
+                Err(StorageError::PieceAlreadyVerified { .. }) => true,
+                Err(e) => {
+                    warn!(piece = block.piece, error = %e, "block write failed");
+                    false
+                }
+            };
+            reply(Done::Written {
+                block: block.block_ref(),
+                ok,
+            });
+        }
+        Job::Verify(piece, reply) => {
+            let ok = match storage.verify_piece(piece) {
+                Ok(PieceCheck::Verified) => true,
+                Ok(PieceCheck::HashMismatch) => {
+                    warn!(piece, "piece failed verification");
+                    false
+                }
+                Err(e) => {
+                    warn!(piece, error = %e, "piece could not be verified");
+                    false
+                }
+            };
+            if let Err(e) = storage.flush_if_due() {
+                warn!(error = %e, "saving resume state failed");
+            }
+            reply(Done::Verified { piece, ok });
+        }
+        Job::Read(block, reply) => {
+            let data = storage
+                .read_block(block.piece, block.offset, block.length)
+                .map_err(|e| e.to_string());
+            reply(Done::Read { block, data });
+        }
+        Job::Flush => {
+            if let Err(e) = storage.flush() {
+                warn!(error = %e, "saving resume state failed");
+            }
+        }
+    }
+}

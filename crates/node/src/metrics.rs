@@ -1,0 +1,185 @@
+//! The node's figures over HTTP: `/stats` as JSON, `/metrics` as Prometheus text.
+//!
+//! Meant for a local port (`--metrics 127.0.0.1:PORT`): testnet runners poll it, and so can a
+//! Prometheus server. It only answers GET for those two paths; anything else is a 404.
+
+use std::convert::Infallible;
+use std::fmt::Write;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tracing::debug;
+
+use crate::error::NodeError;
+use crate::host::NodeHandle;
+use crate::progress::TorrentStatus;
+
+/// Binds `addr` and serves the node's figures until the returned task is aborted.
+pub async fn serve(
+    addr: SocketAddr,
+    node: NodeHandle,
+) -> Result<(SocketAddr, JoinHandle<()>), NodeError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| NodeError::Listen {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })?;
+    let local = listener.local_addr().map_err(|e| NodeError::Listen {
+        addr: addr.to_string(),
+        reason: e.to_string(),
+    })?;
+    let task = tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let node = node.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |request| answer(request, node.clone()));
+                let connection = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(socket), service);
+                if let Err(e) = connection.await {
+                    debug!(error = %e, "metrics connection ended");
+                }
+            });
+        }
+    });
+    Ok((local, task))
+}
+
+async fn answer(
+    request: Request<Incoming>,
+    node: NodeHandle,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let reply = |status: StatusCode, kind: &str, body: String| {
+        let mut response = Response::new(Full::new(Bytes::from(body)));
+        *response.status_mut() = status;
+        if let Ok(value) = kind.parse() {
+            response
+                .headers_mut()
+                .insert(hyper::header::CONTENT_TYPE, value);
+        }
+        Ok(response)
+    };
+    if request.method() != Method::GET {
+        return reply(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "GET only\n".into(),
+        );
+    }
+    let statuses = node.torrent_statuses().await;
+    match request.uri().path() {
+        "/stats" => {
+            let body = stats_json(&node, &statuses).to_string();
+            reply(StatusCode::OK, "application/json", body)
+        }
+        "/metrics" => reply(
+            StatusCode::OK,
+            "text/plain; version=0.0.4",
+            prometheus(&statuses),
+        ),
+        _ => reply(
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "try /stats or /metrics\n".into(),
+        ),
+    }
+}
+
+/// The `/stats` document: the node, and per torrent its figures and peers (with sources).
+pub fn stats_json(node: &NodeHandle, statuses: &[(String, TorrentStatus)]) -> Value {
+    let torrents: Vec<Value> = statuses
+        .iter()
+        .map(|(info_hash, status)| {
+            let s = &status.stats;
+            let peers: Vec<Value> = status
+                .peers
+                .iter()
+                .map(|p| json!({ "peer_id": p.peer_id.to_string(), "source": p.source.as_str() }))
+                .collect();
+            json!({
+                "info_hash": info_hash,
+                "num_pieces": s.num_pieces,
+                "pieces_have": s.pieces_have,
+                "complete": s.complete,
+                "bytes_downloaded": s.bytes_downloaded,
+                "bytes_uploaded": s.bytes_uploaded,
+                "duplicate_bytes": s.duplicate_bytes,
+                "download_rate": s.download_rate,
+                "upload_rate": s.upload_rate,
+                "failed_pieces": s.failed_pieces,
+                "banned_peers": s.banned_peers,
+                "time_to_first_byte_ms": s.time_to_first_byte.map(|d| d.as_millis() as u64),
+                "time_to_complete_ms": s.time_to_complete.map(|d| d.as_millis() as u64),
+                "peers": peers,
+            })
+        })
+        .collect();
+    json!({ "peer_id": node.peer_id().to_string(), "torrents": torrents })
+}
+
+/// Prometheus exposition text, one sample per torrent and figure.
+pub fn prometheus(statuses: &[(String, TorrentStatus)]) -> String {
+    type Figure = (
+        &'static str,
+        &'static str,
+        &'static str,
+        fn(&TorrentStatus) -> u64,
+    );
+    const FIGURES: [Figure; 8] = [
+        ("shoal_pieces_have", "gauge", "verified pieces", |s| {
+            u64::from(s.stats.pieces_have)
+        }),
+        (
+            "shoal_pieces_total",
+            "gauge",
+            "pieces in the torrent",
+            |s| u64::from(s.stats.num_pieces),
+        ),
+        (
+            "shoal_downloaded_bytes_total",
+            "counter",
+            "payload received",
+            |s| s.stats.bytes_downloaded,
+        ),
+        (
+            "shoal_uploaded_bytes_total",
+            "counter",
+            "payload sent",
+            |s| s.stats.bytes_uploaded,
+        ),
+        (
+            "shoal_duplicate_bytes_total",
+            "counter",
+            "payload received twice",
+            |s| s.stats.duplicate_bytes,
+        ),
+        (
+            "shoal_failed_pieces_total",
+            "counter",
+            "pieces that failed verification",
+            |s| u64::from(s.stats.failed_pieces),
+        ),
+        ("shoal_banned_peers_total", "counter", "peers banned", |s| {
+            u64::from(s.stats.banned_peers)
+        }),
+        ("shoal_peers", "gauge", "connected peers", |s| {
+            s.peers.len() as u64
+        }),
+    ];
+    let mut out = String::new();
+    for (name, kind, help, value) in FIGURES {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for (info_hash, status) in statuses {
+            let _ = writeln!(out, "{name}{{info_hash=\"{info_hash}\"}} {}", value(status));
+        }
+    }
+    out
+}

@@ -1,0 +1,42 @@
+//! What a torrent reports while it runs.
+
+use shoal_swarm::TorrentStats;
+
+use crate::peers::PeerInfo;
+
+/// A cheap summary, republished after every change (a `watch` channel): progress bars and
+/// "wait until complete" read it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TorrentProgress {
+    pub num_pieces: u32,
+    pub pieces_have: u32,
+    pub bytes_downloaded: u64,
+    pub bytes_uploaded: u64,
+    pub download_rate: u64,
+    pub upload_rate: u64,
+    pub peers: usize,
+    /// Every piece is verified on disk.
+    pub complete: bool,
+}
+
+impl TorrentProgress {
+    pub(crate) fn from_stats(stats: &TorrentStats, complete: bool) -> Self {
+        Self {
+            num_pieces: stats.num_pieces,
+            pieces_have: stats.pieces_have,
+            bytes_downloaded: stats.bytes_downloaded,
+            bytes_uploaded: stats.bytes_uploaded,
+            download_rate: stats.download_rate,
+            upload_rate: stats.upload_rate,
+            peers: stats.peers,
+            complete: complete || stats.complete,
+        }
+    }
+}
+
+/// The full picture: the engine's figures and the connected peers with their sources.
+#[derive(Debug, Clone)]
+pub struct TorrentStatus {
+    pub stats: TorrentStats,
+    pub peers: Vec<PeerInfo>,
+}

@@ -1,0 +1,466 @@
+//! One torrent on a node: the task that owns its engine (shoal-swarm) and storage, and the
+//! reader and writer tasks of each peer stream.
+//!
+//! The session loop feeds the engine (peer messages, disk results, timeouts) and carries out
+//! its actions: messages go to the peer's writer task, disk work runs on blocking threads and
+//! comes back as events. Nothing else touches the engine.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use libp2p::{Multiaddr, PeerId};
+use shoal_metainfo::InfoHash;
+use shoal_storage::Storage;
+use shoal_swarm::{Action, Event, PeerKey, Torrent as Engine};
+use shoal_wire::{Block, BlockRef, Handshake, HaveState, Message, PROTOCOL_VERSION, Validator};
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+use crate::disk::{Disk, Done, Job, Reply};
+use crate::host::NodeHandle;
+use crate::peers::{PeerInfo, PeerSource};
+use crate::progress::{TorrentProgress, TorrentStatus};
+use crate::streams::{self, Limits, PeerStream, StreamReader, StreamWriter};
+
+/// Requests to a session from its [`crate::TorrentHandle`].
+pub(crate) enum TorrentCommand {
+    AddPeer(Multiaddr, PeerSource),
+    Status(oneshot::Sender<TorrentStatus>),
+    Stop(oneshot::Sender<()>),
+}
+
+/// What the session's helper tasks report back.
+pub(crate) enum Input {
+    Message(PeerKey, Message),
+    Closed(PeerKey, String),
+    Disk(Event),
+    Uploaded(PeerKey, BlockRef),
+    /// An outbound stream, with the have-state our handshake carried.
+    Dialed(Box<Result<(PeerStream, HaveState), String>>, PeerSource),
+}
+
+/// What a writer task sends.
+enum Outgoing {
+    Message(Message),
+    /// A Piece answering a request; reported as uploaded once written.
+    Served(BlockRef, Bytes),
+}
+
+struct PeerLink {
+    info: PeerInfo,
+    outbound: bool,
+    outbox: mpsc::UnboundedSender<Outgoing>,
+    reader: tokio::task::JoinHandle<()>,
+}
+
+pub(crate) struct Session {
+    info_hash: InfoHash,
+    engine: Engine,
+    storage: Arc<Storage>,
+    disk: Disk,
+    validator: Arc<Validator>,
+    node: NodeHandle,
+    limits: Limits,
+    peers: HashMap<PeerKey, PeerLink>,
+    keys: HashMap<PeerId, PeerKey>,
+    next_key: u64,
+    input_tx: mpsc::UnboundedSender<Input>,
+    progress: watch::Sender<TorrentProgress>,
+    completed: bool,
+}
+
+impl Session {
+    pub(crate) fn new(
+        engine: Engine,
+        storage: Arc<Storage>,
+        node: NodeHandle,
+        limits: Limits,
+        progress: watch::Sender<TorrentProgress>,
+    ) -> std::io::Result<(Self, mpsc::UnboundedReceiver<Input>)> {
+        let info_hash = storage.info_hash();
+        let disk = Disk::start(storage.clone(), &info_hash.to_hex()[..8])?;
+        let validator = Arc::new(Validator::new(info_hash, *engine.geometry()));
+        let (input_tx, inputs) = mpsc::unbounded_channel();
+        let completed = engine.is_complete();
+        let session = Self {
+            info_hash,
+            engine,
+            storage,
+            disk,
+            validator,
+            node,
+            limits,
+            peers: HashMap::new(),
+            keys: HashMap::new(),
+            next_key: 0,
+            input_tx,
+            progress,
+            completed,
+        };
+        Ok((session, inputs))
+    }
+
+    pub(crate) async fn run(
+        mut self,
+        mut inputs: mpsc::UnboundedReceiver<Input>,
+        mut streams: mpsc::Receiver<PeerStream>,
+        mut commands: mpsc::Receiver<TorrentCommand>,
+    ) {
+        let span = info_span!("torrent", info_hash = %self.info_hash);
+        async move {
+            self.publish_progress();
+            loop {
+                let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
+                let timer = async {
+                    match deadline {
+                        Some(at) => tokio::time::sleep_until(at).await,
+                        None => std::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    Some(input) = inputs.recv() => self.on_input(input),
+                    Some(stream) = streams.recv() => self.on_stream(stream, PeerSource::Incoming, None),
+                    command = commands.recv() => match command {
+                        Some(TorrentCommand::Stop(done)) => {
+                            self.stop().await;
+                            let _ = done.send(());
+                            return;
+                        }
+                        Some(command) => self.on_command(command),
+                        None => {
+                            self.stop().await;
+                            return;
+                        }
+                    },
+                    () = timer => self.engine.handle_timeout(Instant::now()),
+                }
+                self.perform_actions();
+                self.publish_progress();
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn handle(&mut self, event: Event) {
+        self.engine.handle(Instant::now(), event);
+    }
+
+    fn on_input(&mut self, input: Input) {
+        match input {
+            Input::Message(key, message) => {
+                if self.peers.contains_key(&key) {
+                    self.handle(Event::Message { peer: key, message });
+                }
+            }
+            Input::Closed(key, reason) => {
+                if let Some(link) = self.peers.remove(&key) {
+                    debug!(peer = %link.info.peer_id, %reason, "peer stream closed");
+                    self.keys.remove(&link.info.peer_id);
+                    self.handle(Event::PeerDisconnected { peer: key });
+                }
+            }
+            Input::Disk(event) => self.handle(event),
+            Input::Uploaded(peer, block) => self.handle(Event::Uploaded { peer, block }),
+            Input::Dialed(result, source) => match *result {
+                Ok((stream, sent)) => self.on_stream(stream, source, Some(sent)),
+                Err(reason) => debug!(%reason, ?source, "could not reach peer"),
+            },
+        }
+    }
+
+    fn on_command(&mut self, command: TorrentCommand) {
+        match command {
+            TorrentCommand::AddPeer(address, source) => self.dial(address, source),
+            TorrentCommand::Status(reply) => {
+                let peers = self.peers.values().map(|l| l.info.clone()).collect();
+                let _ = reply.send(TorrentStatus {
+                    stats: self.engine.stats(),
+                    peers,
+                });
+            }
+            TorrentCommand::Stop(_) => {}
+        }
+    }
+
+    fn our_handshake(&self) -> Handshake {
+        Handshake {
+            version: PROTOCOL_VERSION,
+            info_hash: self.info_hash,
+            have: self.engine.handshake_have(),
+        }
+    }
+
+    /// Connects to a peer and opens a piece-exchange stream, in the background.
+    fn dial(&self, address: Multiaddr, source: PeerSource) {
+        let node = self.node.clone();
+        let handshake = self.our_handshake();
+        let limits = self.limits.clone();
+        let tx = self.input_tx.clone();
+        let known: Vec<PeerId> = self.keys.keys().copied().collect();
+        tokio::spawn(async move {
+            let result = async {
+                let peer = node.dial(address).await.map_err(|e| e.to_string())?;
+                if peer == node.peer_id() || known.contains(&peer) {
+                    return Err(format!("already connected to {peer}"));
+                }
+                let mut control = node.stream_control();
+                let sent = handshake.have.clone();
+                let stream = streams::open(&mut control, peer, handshake, &limits)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok((stream, sent))
+            }
+            .await;
+            let _ = tx.send(Input::Dialed(Box::new(result), source));
+        });
+    }
+
+    /// A stream whose handshakes are read: settle duplicates, then hand the peer to the engine.
+    /// `sent` is the have-state our handshake carried, if we sent it already (outbound).
+    fn on_stream(&mut self, stream: PeerStream, source: PeerSource, sent: Option<HaveState>) {
+        if self.node.is_banned(&stream.peer) {
+            debug!(peer = %stream.peer, "refused a stream from a banned peer");
+            return;
+        }
+        if let Some(&existing) = self.keys.get(&stream.peer) {
+            // Both sides opened at once: keep the stream opened by the smaller PeerId, so both
+            // ends make the same choice.
+            let ours_smaller = self.node.peer_id() < stream.peer;
+            let keep_new = stream.outbound == ours_smaller;
+            let old_outbound = self.peers.get(&existing).map(|l| l.outbound);
+            if !keep_new || old_outbound == Some(stream.outbound) {
+                return;
+            }
+            self.drop_peer(existing);
+            self.handle(Event::PeerDisconnected { peer: existing });
+        }
+        let key = PeerKey(self.next_key);
+        self.next_key += 1;
+        let PeerStream {
+            peer,
+            handshake,
+            outbound,
+            reader,
+            writer,
+        } = stream;
+        let (outbox, queue) = mpsc::unbounded_channel();
+        match sent {
+            // Our handshake went out when the stream opened; pieces verified since then
+            // reach the peer as Have messages.
+            Some(sent) => {
+                for piece in self.engine.have().ones().filter(|&p| !announced(&sent, p)) {
+                    let _ = outbox.send(Outgoing::Message(Message::Have(piece)));
+                }
+            }
+            None => {
+                let ours = Message::Handshake(self.our_handshake());
+                let _ = outbox.send(Outgoing::Message(ours));
+            }
+        }
+        let tx = self.input_tx.clone();
+        tokio::spawn(write_loop(key, writer, queue, tx.clone()));
+        let reader = tokio::spawn(read_loop(key, reader, self.validator.clone(), tx));
+        info!(%peer, ?source, "peer connected");
+        self.peers.insert(
+            key,
+            PeerLink {
+                info: PeerInfo {
+                    peer_id: peer,
+                    source,
+                },
+                outbound,
+                outbox,
+                reader,
+            },
+        );
+        self.keys.insert(peer, key);
+        self.handle(Event::PeerConnected { peer: key });
+        self.handle(Event::Message {
+            peer: key,
+            message: Message::Handshake(handshake),
+        });
+    }
+
+    fn drop_peer(&mut self, key: PeerKey) {
+        if let Some(link) = self.peers.remove(&key) {
+            link.reader.abort();
+            self.keys.remove(&link.info.peer_id);
+        }
+    }
+
+    fn send(&self, key: PeerKey, outgoing: Outgoing) {
+        if let Some(link) = self.peers.get(&key) {
+            let _ = link.outbox.send(outgoing);
+        }
+    }
+
+    fn perform_actions(&mut self) {
+        while let Some(action) = self.engine.poll_action() {
+            match action {
+                Action::Send { peer, message } => self.send(peer, Outgoing::Message(message)),
+                Action::WriteBlock { block, .. } => self.write_block(block),
+                Action::VerifyPiece { piece } => self.verify_piece(piece),
+                Action::ServeRequest { peer, block } => self.serve(peer, block),
+                Action::Disconnect { peer, reason } => {
+                    if let Some(link) = self.peers.get(&peer) {
+                        info!(peer = %link.info.peer_id, %reason, "dropping peer");
+                    }
+                    self.drop_peer(peer);
+                }
+                Action::Ban { peer, reason } => {
+                    if let Some(link) = self.peers.get(&peer) {
+                        warn!(peer = %link.info.peer_id, %reason, "banning peer");
+                        self.node.ban(link.info.peer_id);
+                    }
+                    self.drop_peer(peer);
+                }
+                Action::Completed => {
+                    info!("download complete; seeding");
+                    self.completed = true;
+                    self.flush_storage();
+                }
+            }
+        }
+    }
+
+    /// A reply that feeds a disk result back into this session.
+    fn reply(&self) -> Reply {
+        let tx = self.input_tx.clone();
+        Box::new(move |done| {
+            let event = match done {
+                Done::Written { block, ok } => Event::BlockWritten { block, ok },
+                Done::Verified { piece, ok } => Event::PieceVerified { piece, ok },
+                // Reads answer through `serve`'s own reply.
+                Done::Read { .. } => return,
+            };
+            let _ = tx.send(Input::Disk(event));
+        })
+    }
+
+    fn write_block(&self, block: Block) {
+        self.disk.submit(Job::Write(block, self.reply()));
+    }
+
+    fn verify_piece(&self, piece: u32) {
+        self.disk.submit(Job::Verify(piece, self.reply()));
+    }
+
+    fn serve(&self, peer: PeerKey, block: BlockRef) {
+        let Some(outbox) = self.peers.get(&peer).map(|l| l.outbox.clone()) else {
+            return;
+        };
+        let tx = self.input_tx.clone();
+        let reply: Reply = Box::new(move |done| {
+            if let Done::Read { block, data } = done {
+                match data {
+                    Ok(data) => {
+                        let _ = outbox.send(Outgoing::Served(block, Bytes::from(data)));
+                    }
+                    Err(e) => {
+                        warn!(piece = block.piece, error = %e, "cannot read a block to serve");
+                        let _ = tx.send(Input::Disk(Event::ServeFailed { peer, block }));
+                    }
+                }
+            }
+        });
+        self.disk.submit(Job::Read(block, reply));
+    }
+
+    fn flush_storage(&self) {
+        self.disk.submit(Job::Flush);
+    }
+
+    fn publish_progress(&self) {
+        let stats = self.engine.stats();
+        self.progress
+            .send_replace(TorrentProgress::from_stats(&stats, self.completed));
+    }
+
+    async fn stop(&mut self) {
+        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+        for key in keys {
+            self.drop_peer(key);
+        }
+        let storage = self.storage.clone();
+        let flushed = tokio::task::spawn_blocking(move || storage.flush()).await;
+        match flushed {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "saving resume state failed"),
+            Err(e) => warn!(error = %e, "saving resume state failed"),
+        }
+    }
+}
+
+/// Whether a handshake with this have-state announced `piece`.
+fn announced(have: &HaveState, piece: u32) -> bool {
+    match have {
+        HaveState::All => true,
+        HaveState::None => false,
+        HaveState::Bitfield(bits) => bits.get(piece),
+    }
+}
+
+async fn read_loop(
+    key: PeerKey,
+    mut reader: StreamReader,
+    validator: Arc<Validator>,
+    tx: mpsc::UnboundedSender<Input>,
+) {
+    let reason = loop {
+        match reader.next().await {
+            Ok(Some(message)) => {
+                if let Err(e) = validator.check_incoming(&message) {
+                    break format!("protocol violation: {e}");
+                }
+                if tx.send(Input::Message(key, message)).is_err() {
+                    return;
+                }
+            }
+            Ok(None) => break "peer closed the stream".to_owned(),
+            Err(e) => break e.to_string(),
+        }
+    };
+    let _ = tx.send(Input::Closed(key, reason));
+}
+
+async fn write_loop(
+    key: PeerKey,
+    mut writer: StreamWriter,
+    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    tx: mpsc::UnboundedSender<Input>,
+) {
+    let mut written = Vec::new();
+    while let Some(first) = queue.recv().await {
+        let mut next = Some(first);
+        // Take everything already queued, so one flush carries many messages.
+        while let Some(outgoing) = next.take().or_else(|| queue.try_recv().ok()) {
+            let message = match outgoing {
+                Outgoing::Message(message) => message,
+                Outgoing::Served(block, data) => {
+                    written.push(block);
+                    Message::Piece(Block {
+                        piece: block.piece,
+                        offset: block.offset,
+                        data,
+                    })
+                }
+            };
+            if let Err(e) = writer.push(&message).await {
+                let _ = tx.send(Input::Closed(key, e.to_string()));
+                return;
+            }
+        }
+        if let Err(e) = writer.flush().await {
+            let _ = tx.send(Input::Closed(key, e.to_string()));
+            return;
+        }
+        for block in written.drain(..) {
+            let _ = tx.send(Input::Uploaded(key, block));
+        }
+    }
+    // The session dropped the peer: close our half politely.
+    let _ = writer.close().await;
+}

@@ -1,0 +1,192 @@
+//! Opening and accepting `/shoal/pieces/1` streams, and routing each to its torrent by the
+//! info-hash in the peer's handshake.
+//!
+//! The opener writes its handshake first; the acceptor reads it, finds the torrent, and hands
+//! the stream over; the torrent answers with its own handshake (it knows its have-state). A
+//! stream for an info-hash nobody here serves is closed with a logged reason.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::io::{ReadHalf, WriteHalf};
+use futures::{AsyncReadExt, StreamExt};
+use libp2p::{PeerId, Stream, StreamProtocol};
+use shoal_metainfo::InfoHash;
+use shoal_wire::{Handshake, Message, PIECES_PROTOCOL};
+use tokio::sync::mpsc;
+use tracing::{debug, warn};
+
+use crate::framed::{FrameReader, FrameWriter, SharedBucket, StreamError};
+
+/// How long a peer has to send its handshake once a stream is open.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub(crate) const PIECES: StreamProtocol = StreamProtocol::new(PIECES_PROTOCOL);
+
+pub type StreamReader = FrameReader<ReadHalf<Stream>>;
+pub type StreamWriter = FrameWriter<WriteHalf<Stream>>;
+
+/// A piece-exchange stream whose handshake has been read, ready for its torrent.
+pub struct PeerStream {
+    pub peer: PeerId,
+    /// The peer's handshake (its have-state).
+    pub handshake: Handshake,
+    /// Whether we opened the stream (used to settle simultaneous opens).
+    pub outbound: bool,
+    pub reader: StreamReader,
+    pub writer: StreamWriter,
+}
+
+impl std::fmt::Debug for PeerStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerStream")
+            .field("peer", &self.peer)
+            .field("handshake", &self.handshake)
+            .field("outbound", &self.outbound)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Node-wide rate limits, shared by every stream.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    pub upload: Option<SharedBucket>,
+    pub download: Option<SharedBucket>,
+}
+
+/// Which torrent gets the streams for which info-hash.
+#[derive(Debug, Clone, Default)]
+pub struct Router {
+    torrents: Arc<RwLock<HashMap<InfoHash, mpsc::Sender<PeerStream>>>>,
+}
+
+impl Router {
+    /// Routes streams for `info_hash` to `sink` from now on.
+    pub fn register(&self, info_hash: InfoHash, sink: mpsc::Sender<PeerStream>) {
+        if let Ok(mut map) = self.torrents.write() {
+            map.insert(info_hash, sink);
+        }
+    }
+
+    pub fn unregister(&self, info_hash: &InfoHash) {
+        if let Ok(mut map) = self.torrents.write() {
+            map.remove(info_hash);
+        }
+    }
+
+    fn sink(&self, info_hash: &InfoHash) -> Option<mpsc::Sender<PeerStream>> {
+        self.torrents.read().ok()?.get(info_hash).cloned()
+    }
+}
+
+fn split(stream: Stream, limits: &Limits) -> (StreamReader, StreamWriter) {
+    let (read, write) = stream.split();
+    (
+        FrameReader::new(read, limits.download.clone()),
+        FrameWriter::new(write, limits.upload.clone()),
+    )
+}
+
+/// Why a stream could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum HandshakeError {
+    #[error(transparent)]
+    Stream(#[from] StreamError),
+    #[error("cannot open a stream: {0}")]
+    Open(String),
+    #[error("the first message was {0}, not a handshake")]
+    NotAHandshake(&'static str),
+    #[error("the peer closed the stream before its handshake")]
+    Closed,
+    #[error("the peer answered for info-hash {got}, not {expected}")]
+    WrongTorrent { expected: InfoHash, got: InfoHash },
+}
+
+async fn read_handshake(reader: &mut StreamReader) -> Result<Handshake, HandshakeError> {
+    match reader.next_within(HANDSHAKE_TIMEOUT).await? {
+        Some(Message::Handshake(h)) => Ok(h),
+        Some(other) => Err(HandshakeError::NotAHandshake(other.kind().as_str())),
+        None => Err(HandshakeError::Closed),
+    }
+}
+
+/// Opens a piece-exchange stream to `peer` (connecting if needed), sends `ours`, and reads the
+/// peer's handshake, which must name the same torrent.
+pub async fn open(
+    control: &mut libp2p_stream::Control,
+    peer: PeerId,
+    ours: Handshake,
+    limits: &Limits,
+) -> Result<PeerStream, HandshakeError> {
+    let stream = control
+        .open_stream(peer, PIECES)
+        .await
+        .map_err(|e| HandshakeError::Open(e.to_string()))?;
+    let (mut reader, mut writer) = split(stream, limits);
+    let expected = ours.info_hash;
+    writer.push(&Message::Handshake(ours)).await?;
+    writer.flush().await?;
+    let handshake = read_handshake(&mut reader).await?;
+    if handshake.info_hash != expected {
+        return Err(HandshakeError::WrongTorrent {
+            expected,
+            got: handshake.info_hash,
+        });
+    }
+    Ok(PeerStream {
+        peer,
+        handshake,
+        outbound: true,
+        reader,
+        writer,
+    })
+}
+
+/// Accepts piece-exchange streams until the node stops, routing each by its handshake.
+pub async fn accept_loop(mut control: libp2p_stream::Control, router: Router, limits: Limits) {
+    let mut incoming = match control.accept(PIECES) {
+        Ok(incoming) => incoming,
+        Err(e) => {
+            warn!(error = %e, "cannot accept piece-exchange streams");
+            return;
+        }
+    };
+    while let Some((peer, stream)) = incoming.next().await {
+        let (router, limits) = (router.clone(), limits.clone());
+        tokio::spawn(async move {
+            if let Err(reason) = route(peer, stream, &router, &limits).await {
+                debug!(%peer, %reason, "closed an incoming piece-exchange stream");
+            }
+        });
+    }
+}
+
+async fn route(
+    peer: PeerId,
+    stream: Stream,
+    router: &Router,
+    limits: &Limits,
+) -> Result<(), String> {
+    let (mut reader, writer) = split(stream, limits);
+    let handshake = read_handshake(&mut reader)
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(sink) = router.sink(&handshake.info_hash) else {
+        let _ = writer.close().await;
+        return Err(format!(
+            "handshake for unknown info-hash {}",
+            handshake.info_hash
+        ));
+    };
+    let stream = PeerStream {
+        peer,
+        handshake,
+        outbound: false,
+        reader,
+        writer,
+    };
+    sink.send(stream)
+        .await
+        .map_err(|_| "the torrent stopped".to_owned())
+}

@@ -1,0 +1,170 @@
+//! Adding a torrent to a node, and the handle that drives it.
+
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use libp2p::Multiaddr;
+use shoal_metainfo::{InfoHash, Torrent};
+use shoal_storage::{OpenReport, Storage, StorageConfig};
+use shoal_swarm::{SwarmConfig, Torrent as Engine};
+use shoal_wire::Bitfield;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::error::NodeError;
+use crate::host::NodeHandle;
+use crate::peers::PeerSource;
+use crate::progress::{TorrentProgress, TorrentStatus};
+use crate::session::{Session, TorrentCommand};
+
+/// Streams queued for a torrent before the acceptor waits.
+const STREAM_QUEUE: usize = 64;
+
+/// A torrent to seed or fetch.
+#[derive(Debug, Clone)]
+pub struct AddTorrent {
+    pub torrent: Torrent,
+    /// Where the content is (seeding) or goes (fetching): the torrent's files are created
+    /// below it, under the torrent's name.
+    pub download_dir: PathBuf,
+    pub swarm: SwarmConfig,
+    pub storage: StorageConfig,
+}
+
+impl AddTorrent {
+    pub fn new(torrent: Torrent, download_dir: PathBuf) -> Self {
+        Self {
+            torrent,
+            download_dir,
+            swarm: SwarmConfig::default(),
+            storage: StorageConfig::default(),
+        }
+    }
+}
+
+/// Drives one torrent of a node. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct TorrentHandle {
+    info_hash: InfoHash,
+    commands: mpsc::Sender<TorrentCommand>,
+    progress: watch::Receiver<TorrentProgress>,
+    open_report: OpenReport,
+}
+
+impl TorrentHandle {
+    pub fn info_hash(&self) -> InfoHash {
+        self.info_hash
+    }
+
+    /// What opening the storage found (resume file used, pieces rechecked, pieces present).
+    pub fn open_report(&self) -> &OpenReport {
+        &self.open_report
+    }
+
+    /// Connects to a peer at `address` (a multiaddr, with or without `/p2p/<id>`) and trades
+    /// with it.
+    pub async fn add_peer(&self, address: Multiaddr) -> Result<(), NodeError> {
+        self.commands
+            .send(TorrentCommand::AddPeer(address, PeerSource::Manual))
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
+    /// Progress updates; `borrow()` gives the latest.
+    pub fn progress(&self) -> watch::Receiver<TorrentProgress> {
+        self.progress.clone()
+    }
+
+    /// Waits until every piece is verified on disk.
+    pub async fn wait_complete(&self) -> Result<(), NodeError> {
+        let mut progress = self.progress.clone();
+        progress
+            .wait_for(|p| p.complete)
+            .await
+            .map(drop)
+            .map_err(|_| NodeError::Stopped)
+    }
+
+    /// The engine's figures and the connected peers.
+    pub async fn status(&self) -> Result<TorrentStatus, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(TorrentCommand::Status(reply))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        answer.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Stops trading, closes every peer stream and saves the resume state.
+    pub async fn stop(&self) -> Result<(), NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(TorrentCommand::Stop(reply))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        answer.await.map_err(|_| NodeError::Stopped)
+    }
+}
+
+/// The engine's RNG seed: different on every node and torrent, so peers do not all pick the
+/// same pieces, yet reproducible for a given node identity and torrent.
+fn rng_seed(node: &NodeHandle, info_hash: &InfoHash) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    node.peer_id().hash(&mut hasher);
+    info_hash.hash(&mut hasher);
+    hasher.finish()
+}
+
+pub(crate) async fn add(node: &NodeHandle, add: AddTorrent) -> Result<TorrentHandle, NodeError> {
+    let info_hash = add.torrent.info_hash;
+    let info = add.torrent.info.clone();
+    let state_dir = node.data_dir().join("torrents").join(info_hash.to_hex());
+    let download_dir = add.download_dir.clone();
+    let storage_config = add.storage.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        Storage::open(info_hash, &info, &download_dir, &state_dir, storage_config)
+    })
+    .await
+    .map_err(|e| NodeError::Storage(e.to_string()))?
+    .map_err(|e| NodeError::Storage(e.to_string()))?;
+    let geometry = add.torrent.info.geometry();
+    let mut have = Bitfield::new(geometry.num_pieces());
+    for piece in 0..geometry.num_pieces() {
+        if opened.have.contains(piece) {
+            have.set(piece, true);
+        }
+    }
+    let engine = Engine::new(
+        add.swarm,
+        geometry,
+        have,
+        rng_seed(node, &info_hash),
+        Instant::now(),
+    )
+    .map_err(|e| NodeError::Storage(e.to_string()))?;
+    let initial = TorrentProgress::from_stats(&engine.stats(), engine.is_complete());
+    let (progress_tx, progress) = watch::channel(initial);
+    let (stream_tx, streams) = mpsc::channel(STREAM_QUEUE);
+    let (commands, inbox) = mpsc::channel(STREAM_QUEUE);
+    let (session, inputs) = Session::new(
+        engine,
+        Arc::new(opened.storage),
+        node.clone(),
+        node.limits(),
+        progress_tx,
+    )
+    .map_err(|e| NodeError::Storage(format!("cannot start disk threads: {e}")))?;
+    node.router().register(info_hash, stream_tx);
+    let router = node.router();
+    tokio::spawn(async move {
+        session.run(inputs, streams, inbox).await;
+        router.unregister(&info_hash);
+    });
+    Ok(TorrentHandle {
+        info_hash,
+        commands,
+        progress,
+        open_report: opened.report,
+    })
+}

@@ -1,0 +1,187 @@
+//! Peers that lie or break the protocol, against real nodes on 127.0.0.1.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::StreamProtocol;
+use shoal_metainfo::{BLOCK_SIZE, Torrent};
+use shoal_node::streams::{self, Limits, PeerStream};
+use shoal_node::{NodeHandle, Rate};
+use shoal_wire::{
+    Block, BlockRef, Handshake, HaveState, Message, PIECES_PROTOCOL, PROTOCOL_VERSION,
+};
+use support::{fetch, make_torrent, node, node_with, pseudo_random, seed, wait_complete};
+
+fn handshake(torrent: &Torrent, have: HaveState) -> Handshake {
+    Handshake {
+        version: PROTOCOL_VERSION,
+        info_hash: torrent.info_hash,
+        have,
+    }
+}
+
+async fn open(from: &NodeHandle, to: &NodeHandle, hs: Handshake) -> PeerStream {
+    from.dial(to.listen_addrs()[0].clone()).await.unwrap();
+    let mut control = from.stream_control();
+    streams::open(&mut control, to.peer_id(), hs, &Limits::default())
+        .await
+        .expect("stream opens")
+}
+
+/// Claims every piece, unchokes, and answers every request with wrong bytes.
+async fn serve_garbage(mut stream: PeerStream) {
+    let _ = stream.writer.push(&Message::Unchoke).await;
+    let _ = stream.writer.flush().await;
+    while let Ok(Some(message)) = stream.reader.next().await {
+        if let Message::Request(BlockRef {
+            piece,
+            offset,
+            length,
+        }) = message
+        {
+            let data = Bytes::from(vec![0xAB; length as usize]);
+            let block = Message::Piece(Block {
+                piece,
+                offset,
+                data,
+            });
+            if stream.writer.push(&block).await.is_err() || stream.writer.flush().await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_wrong_data_is_banned_and_the_download_still_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let content = pseudo_random(2 * 1024 * 1024, 3);
+    std::fs::write(seed_dir.join("content.bin"), &content).unwrap();
+    let torrent = make_torrent(&seed_dir.join("content.bin"), 32 * 1024);
+    // The honest seeder is slow, so the victim asks the liar for many blocks.
+    let seeder = node_with(dir.path(), "seeder", |c| {
+        c.upload_limit = Some(Rate(512 * 1024))
+    })
+    .await;
+    let _seeding = seed(&seeder, &torrent, &seed_dir).await;
+    let victim = node(dir.path(), "victim").await;
+    let fetching = fetch(&victim, &torrent, &dir.path().join("leech")).await;
+    let liar = node(dir.path(), "liar").await;
+    let liar_stream = open(&liar, &victim, handshake(&torrent, HaveState::All)).await;
+    let liar_task = tokio::spawn(serve_garbage(liar_stream));
+    fetching
+        .add_peer(seeder.listen_addrs()[0].clone())
+        .await
+        .unwrap();
+
+    wait_complete(&fetching).await;
+    assert!(std::fs::read(dir.path().join("leech/content.bin")).unwrap() == content);
+    assert!(victim.is_banned(&liar.peer_id()), "the liar is banned");
+    let stats = fetching.status().await.unwrap().stats;
+    assert!(
+        stats.failed_pieces > 0,
+        "the liar's pieces failed verification"
+    );
+    assert_eq!(stats.banned_peers, 1);
+    liar_task.abort();
+    for n in [seeder, victim, liar] {
+        n.shutdown().await;
+    }
+}
+
+/// Sends `bytes` raw on a fresh piece-exchange stream and returns whether the receiver closed
+/// it within a few seconds.
+async fn raw_stream_is_closed(from: &NodeHandle, to: &NodeHandle, bytes: Vec<u8>) -> bool {
+    let mut control = from.stream_control();
+    let protocol = StreamProtocol::new(PIECES_PROTOCOL);
+    let mut stream = control.open_stream(to.peer_id(), protocol).await.unwrap();
+    let _ = stream.write_all(&bytes).await;
+    let _ = stream.flush().await;
+    let mut sink = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(15), stream.read_to_end(&mut sink)).await;
+    read.is_ok()
+}
+
+fn frame(message: &Message) -> Vec<u8> {
+    let mut buf = bytes::BytesMut::new();
+    shoal_wire::encode(message, &mut buf).unwrap();
+    buf.to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_violations_close_only_that_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let content = pseudo_random(3 * 1024 * 1024, 4);
+    std::fs::write(seed_dir.join("content.bin"), &content).unwrap();
+    let torrent = make_torrent(&seed_dir.join("content.bin"), 64 * 1024);
+    // Slow enough that the honest transfer is still running while the attacks happen.
+    let seeder = node_with(dir.path(), "seeder", |c| {
+        c.upload_limit = Some(Rate(1024 * 1024))
+    })
+    .await;
+    let _seeding = seed(&seeder, &torrent, &seed_dir).await;
+    let honest = node(dir.path(), "honest").await;
+    let fetching = fetch(&honest, &torrent, &dir.path().join("leech")).await;
+    fetching
+        .add_peer(seeder.listen_addrs()[0].clone())
+        .await
+        .unwrap();
+
+    let attacker = node(dir.path(), "attacker").await;
+    attacker
+        .dial(seeder.listen_addrs()[0].clone())
+        .await
+        .unwrap();
+    let hello = frame(&Message::Handshake(handshake(&torrent, HaveState::None)));
+    let num_pieces = torrent.info.num_pieces() as u32;
+    let out_of_range = Message::Request(BlockRef {
+        piece: num_pieces,
+        offset: 0,
+        length: BLOCK_SIZE,
+    });
+    let unknown = Torrent {
+        info_hash: shoal_metainfo::InfoHash([9; 20]),
+        ..torrent.clone()
+    };
+    let attacks: [(&str, Vec<u8>); 4] = [
+        (
+            "out-of-range request",
+            [hello.clone(), frame(&out_of_range)].concat(),
+        ),
+        (
+            "garbage bytes",
+            [
+                hello.clone(),
+                vec![0, 0, 0, 5, 0xff, 0xff, 0xff, 0xff, 0xff],
+            ]
+            .concat(),
+        ),
+        (
+            "oversized frame",
+            [hello.clone(), vec![0xff, 0xff, 0xff, 0xf0]].concat(),
+        ),
+        (
+            "unknown info-hash",
+            frame(&Message::Handshake(handshake(&unknown, HaveState::None))),
+        ),
+    ];
+    for (name, bytes) in attacks {
+        assert!(
+            raw_stream_is_closed(&attacker, &seeder, bytes).await,
+            "{name}: stream left open"
+        );
+    }
+    // The honest transfer went on undisturbed.
+    wait_complete(&fetching).await;
+    assert!(std::fs::read(dir.path().join("leech/content.bin")).unwrap() == content);
+    for n in [seeder, honest, attacker] {
+        n.shutdown().await;
+    }
+}

@@ -1,0 +1,97 @@
+//! Helpers shared by the node tests: content, torrents, nodes on loopback.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::Path;
+use std::time::Duration;
+
+use shoal_metainfo::{CreateOptions, Torrent, create_torrent};
+use shoal_node::{AddTorrent, NodeConfig, NodeHandle, TorrentHandle};
+
+pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(90);
+
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state >> 24) as u8
+        })
+        .collect()
+}
+
+pub async fn node(dir: &Path, name: &str) -> NodeHandle {
+    shoal_node::start(NodeConfig::loopback(dir.join(name).join("data")))
+        .await
+        .expect("node starts")
+}
+
+pub fn make_torrent(source: &Path, piece_length: u64) -> Torrent {
+    let options = CreateOptions {
+        piece_length: Some(piece_length),
+        ..CreateOptions::default()
+    };
+    create_torrent(source, &options, &mut |_| {})
+        .expect("torrent created")
+        .torrent
+}
+
+pub async fn seed(node: &NodeHandle, torrent: &Torrent, dir: &Path) -> TorrentHandle {
+    let handle = node
+        .add_torrent(AddTorrent::new(torrent.clone(), dir.to_owned()))
+        .await
+        .expect("seeder adds the torrent");
+    assert!(
+        handle.progress().borrow().complete,
+        "the seeder found all its pieces"
+    );
+    handle
+}
+
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let mut entries: Vec<_> = std::fs::read_dir(a)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    entries.sort();
+    for path in entries {
+        let other = b.join(path.file_name().unwrap());
+        if path.is_dir() {
+            assert_same_tree(&path, &other);
+        } else {
+            let (want, got) = (
+                std::fs::read(&path).unwrap(),
+                std::fs::read(&other).unwrap(),
+            );
+            assert!(
+                want == got,
+                "{} differs from {}",
+                other.display(),
+                path.display()
+            );
+        }
+    }
+}
+
+/// A node with its own config (limits) on loopback.
+pub async fn node_with(dir: &Path, name: &str, edit: impl FnOnce(&mut NodeConfig)) -> NodeHandle {
+    let mut config = NodeConfig::loopback(dir.join(name).join("data"));
+    edit(&mut config);
+    shoal_node::start(config).await.expect("node starts")
+}
+
+/// Waits for a torrent to complete, failing the test after `TRANSFER_TIMEOUT`.
+pub async fn wait_complete(handle: &TorrentHandle) {
+    tokio::time::timeout(TRANSFER_TIMEOUT, handle.wait_complete())
+        .await
+        .expect("transfer finished in time")
+        .expect("node still running");
+}
+
+/// Adds `torrent` to `node` as a download into `dir`.
+pub async fn fetch(node: &NodeHandle, torrent: &Torrent, dir: &Path) -> TorrentHandle {
+    node.add_torrent(AddTorrent::new(torrent.clone(), dir.to_owned()))
+        .await
+        .expect("leecher adds the torrent")
+}
