@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, identify, noise, ping, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, connection_limits, identify, noise, ping, tcp, yamux};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -25,6 +25,10 @@ use crate::torrent::{self, AddTorrent, TorrentHandle};
 const IDENTIFY_PROTOCOL: &str = "/shoal/id/1.0.0";
 /// How long `start` waits for the listeners to report their addresses.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections to one peer: one is the rule; a second covers a simultaneous dial.
+const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+/// Incoming connections still in their handshake at once.
+const MAX_PENDING_INCOMING: u32 = 64;
 /// Commands queued to the host task before senders wait.
 const COMMAND_QUEUE: usize = 64;
 /// Events buffered for each subscriber; a slow subscriber misses the oldest.
@@ -43,6 +47,8 @@ pub struct NodeConfig {
     pub upload_limit: Option<Rate>,
     /// Cap on the node's total download.
     pub download_limit: Option<Rate>,
+    /// Most connections up at once (in and out); more are refused.
+    pub max_connections: u32,
 }
 
 impl NodeConfig {
@@ -54,6 +60,7 @@ impl NodeConfig {
             idle_connection_timeout: Duration::from_secs(60),
             upload_limit: None,
             download_limit: None,
+            max_connections: 512,
         }
     }
 }
@@ -71,6 +78,7 @@ pub enum NodeEvent {
 
 #[derive(NetworkBehaviour)]
 struct Behaviour {
+    limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
     streams: libp2p_stream::Behaviour,
@@ -224,6 +232,12 @@ fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeError> {
         )
         .map_err(|e| NodeError::Transport(e.to_string()))?
         .with_behaviour(|key| Behaviour {
+            limits: connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established(Some(config.max_connections))
+                    .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+                    .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+            ),
             identify: identify::Behaviour::new(
                 identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
                     .with_agent_version(format!("shoal/{}", env!("CARGO_PKG_VERSION"))),

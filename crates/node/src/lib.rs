@@ -31,6 +31,6 @@ pub use error::NodeError;
 pub use host::{NodeConfig, NodeEvent, NodeHandle, start};
 pub use libp2p::{Multiaddr, PeerId};
 pub use peers::{PeerInfo, PeerSource};
-pub use progress::{TorrentProgress, TorrentStatus};
+pub use progress::{PeerStatus, TorrentProgress, TorrentStatus};
 pub use rate::{Rate, RateParseError, TokenBucket};
 pub use torrent::{AddTorrent, TorrentHandle};

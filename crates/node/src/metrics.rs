@@ -102,7 +102,27 @@ pub fn stats_json(node: &NodeHandle, statuses: &[(String, TorrentStatus)]) -> Va
             let peers: Vec<Value> = status
                 .peers
                 .iter()
-                .map(|p| json!({ "peer_id": p.peer_id.to_string(), "source": p.source.as_str() }))
+                .map(|p| {
+                    let mut peer = json!({
+                        "peer_id": p.info.peer_id.to_string(),
+                        "source": p.info.source.as_str(),
+                    });
+                    if let Some(st) = &p.state {
+                        peer["pieces"] = json!(st.pieces);
+                        peer["am_choking"] = json!(st.am_choking);
+                        peer["am_interested"] = json!(st.am_interested);
+                        peer["peer_choking"] = json!(st.peer_choking);
+                        peer["peer_interested"] = json!(st.peer_interested);
+                        peer["snubbed"] = json!(st.snubbed);
+                        peer["optimistic"] = json!(st.optimistic);
+                        peer["bytes_downloaded"] = json!(st.bytes_downloaded);
+                        peer["bytes_uploaded"] = json!(st.bytes_uploaded);
+                        peer["download_rate"] = json!(st.download_rate);
+                        peer["upload_rate"] = json!(st.upload_rate);
+                        peer["outstanding_requests"] = json!(st.outstanding_requests);
+                    }
+                    peer
+                })
                 .collect();
             json!({
                 "info_hash": info_hash,

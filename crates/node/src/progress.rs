@@ -1,6 +1,6 @@
 //! What a torrent reports while it runs.
 
-use shoal_swarm::TorrentStats;
+use shoal_swarm::{PeerSnapshot, TorrentStats};
 
 use crate::peers::PeerInfo;
 
@@ -34,9 +34,17 @@ impl TorrentProgress {
     }
 }
 
-/// The full picture: the engine's figures and the connected peers with their sources.
+/// One connected peer: who, found how, and what the engine knows of it.
+#[derive(Debug, Clone)]
+pub struct PeerStatus {
+    pub info: PeerInfo,
+    /// Choke and interest flags, bytes, rates, requests in flight.
+    pub state: Option<PeerSnapshot>,
+}
+
+/// The full picture: the engine's figures and the connected peers.
 #[derive(Debug, Clone)]
 pub struct TorrentStatus {
     pub stats: TorrentStats,
-    pub peers: Vec<PeerInfo>,
+    pub peers: Vec<PeerStatus>,
 }

@@ -21,7 +21,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 use crate::disk::{Disk, Done, Job, Reply};
 use crate::host::NodeHandle;
 use crate::peers::{PeerInfo, PeerSource};
-use crate::progress::{TorrentProgress, TorrentStatus};
+use crate::progress::{PeerStatus, TorrentProgress, TorrentStatus};
 use crate::streams::{self, Limits, PeerStream, StreamReader, StreamWriter};
 
 /// Requests to a session from its [`crate::TorrentHandle`].
@@ -175,7 +175,14 @@ impl Session {
         match command {
             TorrentCommand::AddPeer(address, source) => self.dial(address, source),
             TorrentCommand::Status(reply) => {
-                let peers = self.peers.values().map(|l| l.info.clone()).collect();
+                let peers = self
+                    .peers
+                    .iter()
+                    .map(|(key, link)| PeerStatus {
+                        info: link.info.clone(),
+                        state: self.engine.peer(*key),
+                    })
+                    .collect();
                 let _ = reply.send(TorrentStatus {
                     stats: self.engine.stats(),
                     peers,

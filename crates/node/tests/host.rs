@@ -154,3 +154,37 @@ async fn listening_on_a_taken_port_is_an_error() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn connections_past_the_limit_are_refused() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = NodeConfig::loopback(dir.path().join("b"));
+        config.max_connections = 1;
+        let b = shoal_node::start(config).await.unwrap();
+        let a = node(dir.path(), "a").await;
+        let c = node(dir.path(), "c").await;
+        a.dial(b.listen_addrs()[0].clone()).await.unwrap();
+        // B is full: C's connection is refused (B closes it as soon as it is up).
+        let mut events = c.subscribe();
+        let refused = async {
+            match c.dial(b.listen_addrs()[0].clone()).await {
+                Err(_) => true,
+                // The Noise handshake may complete before B applies its limit and closes.
+                Ok(_) => loop {
+                    match events.recv().await {
+                        Ok(NodeEvent::PeerDisconnected { .. }) => break true,
+                        Ok(_) => continue,
+                        Err(_) => break false,
+                    }
+                },
+            }
+        };
+        assert!(refused.await, "a second connection got through");
+        assert_eq!(b.connected_peers().await.unwrap(), vec![a.peer_id()]);
+        for n in [a, b, c] {
+            n.shutdown().await;
+        }
+    })
+    .await;
+}

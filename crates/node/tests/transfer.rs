@@ -131,6 +131,12 @@ async fn stats_are_served_as_json_and_prometheus_text() {
     assert!(t["bytes_downloaded"].as_u64().unwrap() >= 300_000);
     assert_eq!(t["peers"][0]["peer_id"], a.peer_id().to_string());
     assert_eq!(t["peers"][0]["source"], "manual");
+    assert_eq!(t["peers"][0]["pieces"], 5, "the seeder has every piece");
+    assert_eq!(
+        t["peers"][0]["am_interested"], false,
+        "nothing left to want"
+    );
+    assert!(t["peers"][0]["bytes_downloaded"].as_u64().unwrap() >= 300_000);
 
     let (status, text) = http_get(addr, "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -146,6 +152,42 @@ async fn stats_are_served_as_json_and_prometheus_text() {
     let (status, _) = http_get(addr, "/nope").await;
     assert_eq!(status, "HTTP/1.1 404 Not Found");
     server.abort();
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simultaneous_opens_settle_on_one_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let content = pseudo_random(1024 * 1024, 8);
+    std::fs::write(seed_dir.join("f"), &content).unwrap();
+    let torrent = make_torrent(&seed_dir.join("f"), 64 * 1024);
+    let (a, b) = (node(dir.path(), "a").await, node(dir.path(), "b").await);
+    let seeding = seed(&a, &torrent, &seed_dir).await;
+    let fetching = b
+        .add_torrent(AddTorrent::new(torrent.clone(), dir.path().join("leech")))
+        .await
+        .unwrap();
+    let (x, y) = tokio::join!(
+        seeding.add_peer(b.listen_addrs()[0].clone()),
+        fetching.add_peer(a.listen_addrs()[0].clone())
+    );
+    x.unwrap();
+    y.unwrap();
+    tokio::time::timeout(TRANSFER_TIMEOUT, fetching.wait_complete())
+        .await
+        .expect("transfer finished in time")
+        .unwrap();
+    assert!(std::fs::read(dir.path().join("leech/f")).unwrap() == content);
+    // Give a losing duplicate stream time to be noticed and closed.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let at_a = seeding.status().await.unwrap().peers;
+    let at_b = fetching.status().await.unwrap().peers;
+    assert_eq!(at_a.len(), 1, "{at_a:?}");
+    assert_eq!(at_b.len(), 1, "{at_b:?}");
+    assert_eq!(at_a[0].info.peer_id, b.peer_id());
     a.shutdown().await;
     b.shutdown().await;
 }
