@@ -14,6 +14,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
+use shoal_metainfo::InfoHash;
+
 use crate::error::NodeError;
 use crate::identity;
 use crate::progress::TorrentStatus;
@@ -72,8 +74,22 @@ fn loopback_any_port() -> Multiaddr {
 /// Something that happened on the node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeEvent {
-    PeerConnected { peer: PeerId, address: Multiaddr },
-    PeerDisconnected { peer: PeerId },
+    PeerConnected {
+        peer: PeerId,
+        address: Multiaddr,
+    },
+    PeerDisconnected {
+        peer: PeerId,
+    },
+    /// Every piece of a torrent is verified on disk (emitted once per download).
+    TorrentCompleted {
+        info_hash: InfoHash,
+    },
+    /// A peer sent data that failed verification too often and is refused from now on.
+    PeerBanned {
+        peer: PeerId,
+        reason: String,
+    },
 }
 
 #[derive(NetworkBehaviour)]
@@ -185,6 +201,10 @@ impl NodeHandle {
             }
         }
         statuses
+    }
+
+    pub(crate) fn emit(&self, event: NodeEvent) {
+        let _ = self.events.send(event);
     }
 
     /// Closes every connection to `peer` and refuses it from now on.

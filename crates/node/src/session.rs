@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::disk::{Disk, Done, Job, Reply};
-use crate::host::NodeHandle;
+use crate::host::{NodeEvent, NodeHandle};
 use crate::peers::{PeerInfo, PeerSource};
 use crate::progress::{PeerStatus, TorrentProgress, TorrentStatus};
 use crate::streams::{self, Limits, PeerStream, StreamReader, StreamWriter};
@@ -321,12 +321,19 @@ impl Session {
                     if let Some(link) = self.peers.get(&peer) {
                         warn!(peer = %link.info.peer_id, %reason, "banning peer");
                         self.node.ban(link.info.peer_id);
+                        self.node.emit(NodeEvent::PeerBanned {
+                            peer: link.info.peer_id,
+                            reason: reason.to_string(),
+                        });
                     }
                     self.drop_peer(peer);
                 }
                 Action::Completed => {
                     info!("download complete; seeding");
                     self.completed = true;
+                    self.node.emit(NodeEvent::TorrentCompleted {
+                        info_hash: self.info_hash,
+                    });
                     self.flush_storage();
                 }
             }

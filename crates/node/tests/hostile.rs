@@ -9,7 +9,7 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::StreamProtocol;
 use shoal_metainfo::{BLOCK_SIZE, Torrent};
 use shoal_node::streams::{self, Limits, PeerStream};
-use shoal_node::{NodeHandle, Rate};
+use shoal_node::{NodeEvent, NodeHandle, Rate};
 use shoal_wire::{
     Block, BlockRef, Handshake, HaveState, Message, PIECES_PROTOCOL, PROTOCOL_VERSION,
 };
@@ -70,6 +70,7 @@ async fn a_peer_sending_wrong_data_is_banned_and_the_download_still_completes() 
     .await;
     let _seeding = seed(&seeder, &torrent, &seed_dir).await;
     let victim = node(dir.path(), "victim").await;
+    let mut victim_events = victim.subscribe();
     let fetching = fetch(&victim, &torrent, &dir.path().join("leech")).await;
     let liar = node(dir.path(), "liar").await;
     let liar_stream = open(&liar, &victim, handshake(&torrent, HaveState::All)).await;
@@ -88,6 +89,21 @@ async fn a_peer_sending_wrong_data_is_banned_and_the_download_still_completes() 
         "the liar's pieces failed verification"
     );
     assert_eq!(stats.banned_peers, 1);
+    let mut banned = Vec::new();
+    let mut completed = false;
+    while let Ok(event) = victim_events.try_recv() {
+        match event {
+            NodeEvent::PeerBanned { peer, .. } => banned.push(peer),
+            NodeEvent::TorrentCompleted { info_hash } => completed = info_hash == torrent.info_hash,
+            _ => {}
+        }
+    }
+    assert_eq!(
+        banned,
+        [liar.peer_id()],
+        "one PeerBanned event, for the liar"
+    );
+    assert!(completed, "a TorrentCompleted event");
     liar_task.abort();
     for n in [seeder, victim, liar] {
         n.shutdown().await;
