@@ -31,9 +31,19 @@ pub(crate) enum TorrentCommand {
     Stop(oneshot::Sender<()>),
 }
 
-/// What the session's helper tasks report back.
+/// Peer messages queued to the session before readers wait: a fast sender is throttled by its
+/// own TCP window instead of growing our memory.
+const PEER_MESSAGE_QUEUE: usize = 4096;
+
+/// The session's incoming queues: peer messages (bounded) and everything else (bounded by
+/// the engine: one reply per disk job or dial it asked for).
+pub(crate) struct Inputs {
+    messages: mpsc::Receiver<(PeerKey, Message)>,
+    others: mpsc::UnboundedReceiver<Input>,
+}
+
+/// What the session's helper tasks report back, besides peer messages.
 pub(crate) enum Input {
-    Message(PeerKey, Message),
     Closed(PeerKey, String),
     Disk(Event),
     Uploaded(PeerKey, BlockRef),
@@ -67,6 +77,7 @@ pub(crate) struct Session {
     keys: HashMap<PeerId, PeerKey>,
     next_key: u64,
     input_tx: mpsc::UnboundedSender<Input>,
+    message_tx: mpsc::Sender<(PeerKey, Message)>,
     progress: watch::Sender<TorrentProgress>,
     completed: bool,
 }
@@ -78,11 +89,12 @@ impl Session {
         node: NodeHandle,
         limits: Limits,
         progress: watch::Sender<TorrentProgress>,
-    ) -> std::io::Result<(Self, mpsc::UnboundedReceiver<Input>)> {
+    ) -> std::io::Result<(Self, Inputs)> {
         let info_hash = storage.info_hash();
         let disk = Disk::start(storage.clone(), &info_hash.to_hex()[..8])?;
         let validator = Arc::new(Validator::new(info_hash, *engine.geometry()));
-        let (input_tx, inputs) = mpsc::unbounded_channel();
+        let (input_tx, others) = mpsc::unbounded_channel();
+        let (message_tx, messages) = mpsc::channel(PEER_MESSAGE_QUEUE);
         let completed = engine.is_complete();
         let session = Self {
             info_hash,
@@ -96,15 +108,16 @@ impl Session {
             keys: HashMap::new(),
             next_key: 0,
             input_tx,
+            message_tx,
             progress,
             completed,
         };
-        Ok((session, inputs))
+        Ok((session, Inputs { messages, others }))
     }
 
     pub(crate) async fn run(
         mut self,
-        mut inputs: mpsc::UnboundedReceiver<Input>,
+        mut inputs: Inputs,
         mut streams: mpsc::Receiver<PeerStream>,
         mut commands: mpsc::Receiver<TorrentCommand>,
     ) {
@@ -120,7 +133,8 @@ impl Session {
                     }
                 };
                 tokio::select! {
-                    Some(input) = inputs.recv() => self.on_input(input),
+                    Some((key, message)) = inputs.messages.recv() => self.on_message(key, message),
+                    Some(input) = inputs.others.recv() => self.on_input(input),
                     Some(stream) = streams.recv() => self.on_stream(stream, PeerSource::Incoming, None),
                     command = commands.recv() => match command {
                         Some(TorrentCommand::Stop(done)) => {
@@ -148,13 +162,15 @@ impl Session {
         self.engine.handle(Instant::now(), event);
     }
 
+    fn on_message(&mut self, key: PeerKey, message: Message) {
+        // Messages still queued from a peer that was dropped are ignored.
+        if self.peers.contains_key(&key) {
+            self.handle(Event::Message { peer: key, message });
+        }
+    }
+
     fn on_input(&mut self, input: Input) {
         match input {
-            Input::Message(key, message) => {
-                if self.peers.contains_key(&key) {
-                    self.handle(Event::Message { peer: key, message });
-                }
-            }
             Input::Closed(key, reason) => {
                 if let Some(link) = self.peers.remove(&key) {
                     debug!(peer = %link.info.peer_id, %reason, "peer stream closed");
@@ -269,7 +285,8 @@ impl Session {
         }
         let tx = self.input_tx.clone();
         tokio::spawn(write_loop(key, writer, queue, tx.clone()));
-        let reader = tokio::spawn(read_loop(key, reader, self.validator.clone(), tx));
+        let messages = self.message_tx.clone();
+        let reader = tokio::spawn(read_loop(key, reader, self.validator.clone(), messages, tx));
         info!(%peer, ?source, "peer connected");
         self.peers.insert(
             key,
@@ -421,6 +438,7 @@ async fn read_loop(
     key: PeerKey,
     mut reader: StreamReader,
     validator: Arc<Validator>,
+    messages: mpsc::Sender<(PeerKey, Message)>,
     tx: mpsc::UnboundedSender<Input>,
 ) {
     let reason = loop {
@@ -429,7 +447,7 @@ async fn read_loop(
                 if let Err(e) = validator.check_incoming(&message) {
                     break format!("protocol violation: {e}");
                 }
-                if tx.send(Input::Message(key, message)).is_err() {
+                if messages.send((key, message)).await.is_err() {
                     return;
                 }
             }

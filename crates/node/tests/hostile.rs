@@ -194,8 +194,19 @@ async fn protocol_violations_close_only_that_stream() {
             "{name}: stream left open"
         );
     }
+    // A flood of valid but useless messages: queued with backpressure, not in memory.
+    let mut flood = open(&attacker, &seeder, handshake(&torrent, HaveState::None)).await;
+    let flooding = tokio::spawn(async move {
+        for _ in 0..200_000 {
+            if flood.writer.push(&Message::Interested).await.is_err() {
+                return;
+            }
+        }
+        let _ = flood.writer.flush().await;
+    });
     // The honest transfer went on undisturbed.
     wait_complete(&fetching).await;
+    flooding.abort();
     assert!(std::fs::read(dir.path().join("leech/content.bin")).unwrap() == content);
     for n in [seeder, honest, attacker] {
         n.shutdown().await;
