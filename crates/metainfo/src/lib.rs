@@ -39,8 +39,8 @@ pub use create::{
     CreateOptions, CreatedTorrent, HashProgress, MAX_AUTO_PIECE_LENGTH, MAX_CREATE_PIECE_LENGTH,
     MIN_AUTO_PIECE_LENGTH, auto_piece_length, create_torrent,
 };
-pub use geometry::{BLOCK_SIZE, PieceGeometry};
 pub use error::{BencodeError, BencodeErrorKind, MetainfoError};
+pub use geometry::{BLOCK_SIZE, PieceGeometry};
 pub use info_hash::InfoHash;
 pub use magnet::{MAX_MAGNET_LEN, MAX_MAGNET_LIST, Magnet};
 pub use torrent::{FileAttr, FileEntry, Info, MAX_FILES, MAX_PIECE_LENGTH, MAX_PIECES, Torrent};
