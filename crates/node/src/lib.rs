@@ -14,6 +14,8 @@
 //! # }
 //! ```
 
+#![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 mod disk;
 mod error;
 pub mod framed;
