@@ -168,8 +168,18 @@ impl NodeHandle {
         self.control.clone()
     }
 
-    /// Stops the node and waits until its tasks have ended and its connections are closed.
+    /// Stops every torrent (saving its resume state), then the node, and waits until its
+    /// tasks have ended and its connections are closed.
     pub async fn shutdown(&self) {
+        let torrents: Vec<TorrentHandle> = self
+            .torrents
+            .write()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for torrent in torrents {
+            // A torrent stopped earlier has nothing left to do.
+            let _ = torrent.stop().await;
+        }
         let _ = self.commands.send(Command::Shutdown).await;
         for task in self.tasks.lock().await.drain(..) {
             task.abort();

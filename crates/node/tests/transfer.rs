@@ -39,6 +39,11 @@ async fn one_seeder_one_leecher_single_file() {
     assert!(status.stats.bytes_downloaded >= content.len() as u64);
     a.shutdown().await;
     b.shutdown().await;
+    // Shutting a node down stops its torrents too.
+    assert!(matches!(
+        fetching.status().await,
+        Err(shoal_node::NodeError::Stopped)
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
