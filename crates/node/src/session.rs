@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use libp2p::{Multiaddr, PeerId};
@@ -31,9 +31,14 @@ pub(crate) enum TorrentCommand {
     Stop(oneshot::Sender<()>),
 }
 
+/// Byte counters and rates are republished at most this often; a new piece, peer count or
+/// completion goes out at once. Every publication wakes every watcher (the CLI's progress
+/// loop, on another thread): publishing after every block cost a wake-up per 16 KiB.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+
 /// Peer messages queued to the session before readers wait: a fast sender is throttled by its
 /// own TCP window instead of growing our memory.
-const PEER_MESSAGE_QUEUE: usize = 4096;
+const PEER_MESSAGE_QUEUE: usize = 1024;
 
 /// The session's incoming queues: peer messages (bounded) and everything else (bounded by
 /// the engine: one reply per disk job or dial it asked for).
@@ -79,6 +84,9 @@ pub(crate) struct Session {
     input_tx: mpsc::UnboundedSender<Input>,
     message_tx: mpsc::Sender<(PeerKey, Message)>,
     progress: watch::Sender<TorrentProgress>,
+    /// When held-back progress is to be published; `None` while the published one is current.
+    progress_due: Option<Instant>,
+    last_published: Instant,
     completed: bool,
 }
 
@@ -110,6 +118,8 @@ impl Session {
             input_tx,
             message_tx,
             progress,
+            progress_due: None,
+            last_published: Instant::now(),
             completed,
         };
         Ok((session, Inputs { messages, others }))
@@ -125,7 +135,11 @@ impl Session {
         async move {
             self.publish_progress();
             loop {
-                let deadline = self.engine.poll_timeout().map(tokio::time::Instant::from_std);
+                let deadline = match (self.engine.poll_timeout(), self.progress_due) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+                .map(tokio::time::Instant::from_std);
                 let timer = async {
                     match deadline {
                         Some(at) => tokio::time::sleep_until(at).await,
@@ -404,10 +418,32 @@ impl Session {
         self.disk.submit(Job::Flush);
     }
 
-    fn publish_progress(&self) {
-        let stats = self.engine.stats();
-        self.progress
-            .send_replace(TorrentProgress::from_stats(&stats, self.completed));
+    /// Publishes progress: at once when a piece, the peer count or completion changed, otherwise
+    /// at most every [`PROGRESS_INTERVAL`] (the run loop's timer publishes what was held back).
+    fn publish_progress(&mut self) {
+        let now = Instant::now();
+        let next = TorrentProgress::from_stats(&self.engine.stats(), self.completed);
+        let due = now.duration_since(self.last_published) >= PROGRESS_INTERVAL;
+        let mut held = false;
+        let published = self.progress.send_if_modified(|current| {
+            if *current == next {
+                return false;
+            }
+            let milestone = current.pieces_have != next.pieces_have
+                || current.peers != next.peers
+                || current.complete != next.complete;
+            if milestone || due {
+                *current = next;
+                true
+            } else {
+                held = true;
+                false
+            }
+        });
+        if published {
+            self.last_published = now;
+        }
+        self.progress_due = held.then(|| self.last_published + PROGRESS_INTERVAL);
     }
 
     async fn stop(&mut self) {

@@ -42,7 +42,9 @@ pub struct SwarmConfig {
     /// dropped. Requests crossing our Choke are legitimate, so this is above the largest
     /// pipeline a well-behaved peer keeps.
     pub max_requests_while_choked: u32,
-    /// Requests from one peer we queue before rejecting further ones.
+    /// Requests from one peer we queue before rejecting further ones. Those already handed to
+    /// the node ([`Self::serve_pipeline`]) do not count: the peer may have received them already
+    /// and requested more, and rejecting those stalls it until it forgives the rejections.
     pub max_incoming_requests: usize,
     /// [`crate::Action::ServeRequest`]s handed to the node per peer and not yet reported as
     /// [`crate::Event::Uploaded`]; the rest wait in the engine, so a Choke can still reject them.
@@ -70,7 +72,7 @@ impl Default for SwarmConfig {
             max_unrequested_blocks: 8,
             max_requests_while_choked: 300,
             max_incoming_requests: 500,
-            serve_pipeline: 8,
+            serve_pipeline: 64,
             ban_after_failed_pieces: 2,
         }
     }

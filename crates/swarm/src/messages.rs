@@ -164,7 +164,7 @@ impl Torrent {
         if peer.incoming.contains(&block) || peer.serving.contains(&block) {
             return;
         }
-        let full = peer.incoming.len() + peer.serving.len() >= max_queued;
+        let full = peer.incoming.len() >= max_queued;
         if !have_piece || block.length > BLOCK_SIZE || full {
             self.send(key, Message::Reject(block));
             return;

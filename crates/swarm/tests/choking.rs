@@ -54,7 +54,11 @@ fn free_slots_are_filled_at_once() {
 
 #[test]
 fn requests_are_served_in_a_bounded_pipeline_and_rejected_on_choke() {
-    let mut d = seeder(SwarmConfig::default(), 4);
+    let config = SwarmConfig {
+        serve_pipeline: 8,
+        ..SwarmConfig::default()
+    };
+    let mut d = seeder(config, 4);
     d.connect(1, HaveState::None);
     d.msg(1, Message::Interested);
     let mut served = Vec::new();
@@ -95,6 +99,41 @@ fn requests_are_served_in_a_bounded_pipeline_and_rejected_on_choke() {
         sent_to(&out, 1),
         [Message::Choke, Message::Reject(block(2, 2))],
         "queued: 2/1 went out on ServeFailed's slot, 2/3 was cancelled"
+    );
+}
+
+/// Blocks handed to the node for sending may already be on the wire, and the peer may already
+/// have asked for more: only requests still waiting count against `max_incoming_requests`.
+/// (Counting both rejected requests a fast peer made legitimately and stalled its download.)
+#[test]
+fn requests_in_the_serve_pipeline_do_not_count_against_the_queue_limit() {
+    let config = SwarmConfig {
+        serve_pipeline: 4,
+        max_incoming_requests: 4,
+        ..SwarmConfig::default()
+    };
+    let mut d = seeder(config, 4);
+    d.connect(1, HaveState::None);
+    d.msg(1, Message::Interested);
+    let mut served = 0;
+    let mut rejected = Vec::new();
+    for i in 0..9 {
+        for a in d.msg(1, Message::Request(block(i / 4, i % 4))) {
+            match a {
+                Action::ServeRequest { .. } => served += 1,
+                Action::Send {
+                    message: Message::Reject(r),
+                    ..
+                } => rejected.push(r),
+                _ => {}
+            }
+        }
+    }
+    assert_eq!(served, 4, "the serve pipeline is full");
+    assert_eq!(
+        rejected,
+        [block(2, 0)],
+        "4 in the pipeline, 4 queued, the 9th refused"
     );
 }
 
