@@ -58,6 +58,36 @@ enum Command {
         #[arg(long, requires = "parse")]
         json: bool,
     },
+    /// Run an HTTP BitTorrent tracker: prints a `tracker URL` line, then serves until Ctrl-C
+    Tracker(TrackerArgs),
+}
+
+#[derive(Args)]
+struct TrackerArgs {
+    /// Address to listen on (port 0: any free port)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:6969")]
+    listen: std::net::SocketAddr,
+    /// Seconds between a client's announces (min interval is half; peers expire after two)
+    #[arg(long, value_name = "SECS", default_value_t = 1800)]
+    interval: u64,
+    /// Private mode: a file of `NAME PASSKEY` lines; users announce to /announce/PASSKEY
+    #[arg(long, value_name = "FILE")]
+    users: Option<PathBuf>,
+    /// With --users: where per-user uploaded/downloaded totals are kept [default: FILE.state.json]
+    #[arg(long, value_name = "FILE", requires = "users")]
+    state: Option<PathBuf>,
+    /// A reverse proxy whose requests may set the peer's address with `ip`; repeat for more
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Answer /scrape without info_hash with every torrent
+    #[arg(long)]
+    full_scrape: bool,
+    /// Most torrents tracked at once
+    #[arg(long, value_name = "N", default_value_t = shoal_tracker::DEFAULT_MAX_SWARMS)]
+    max_torrents: usize,
+    /// Most peers in one torrent
+    #[arg(long, value_name = "N", default_value_t = shoal_tracker::DEFAULT_MAX_PEERS_PER_SWARM)]
+    max_peers_per_torrent: usize,
 }
 
 #[derive(Args)]
@@ -107,6 +137,7 @@ fn main() -> ExitCode {
             parse,
             json,
         } => magnet(torrent.as_deref(), parse.as_deref(), json),
+        Command::Tracker(args) => run_async(tracker(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -191,6 +222,45 @@ fn magnet(torrent: Option<&Path>, parse: Option<&str>, json: bool) -> Result<()>
         bail!("give a .torrent file, or --parse URI");
     };
     emit(&format!("{}\n", read_torrent(path)?.magnet()))
+}
+
+async fn tracker(args: TrackerArgs) -> Result<()> {
+    let mut tracker = shoal_tracker::TrackerConfig::with_interval(std::time::Duration::from_secs(
+        args.interval.max(1),
+    ));
+    tracker.trusted_proxies = args.trusted_proxies;
+    tracker.full_scrape = args.full_scrape;
+    tracker.max_swarms = args.max_torrents;
+    tracker.max_peers_per_swarm = args.max_peers_per_torrent;
+    let private = args.users.map(|users_file| {
+        let state_file = args.state.unwrap_or_else(|| {
+            let mut name = users_file.clone().into_os_string();
+            name.push(".state.json");
+            PathBuf::from(name)
+        });
+        shoal_tracker::PrivateConfig {
+            users_file,
+            state_file,
+            flush_interval: shoal_tracker::DEFAULT_FLUSH_INTERVAL,
+        }
+    });
+    let config = shoal_tracker::ServerConfig {
+        listen: args.listen,
+        tracker,
+        private,
+        ..Default::default()
+    };
+    let server = shoal_tracker::TrackerServer::bind(config).await?;
+    emit(&format!("tracker {}\n", server.announce_url()))?;
+    server
+        .run(async {
+            if let Err(error) = tokio::signal::ctrl_c().await {
+                eprintln!("warning: cannot listen for Ctrl-C ({error}); serving until killed");
+                std::future::pending::<()>().await;
+            }
+        })
+        .await?;
+    Ok(())
 }
 
 /// A progress bar that appears once hashing turns out to be long enough to need one.

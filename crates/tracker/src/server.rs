@@ -1,0 +1,435 @@
+//! The HTTP layer: hyper on tokio, routing, sharded locks around the sans-IO [`Tracker`],
+//! periodic expiry, statistics and the private-mode ledger's flushes.
+
+use std::cell::RefCell;
+use std::collections::hash_map::RandomState;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::hash::BuildHasher;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use rand::SeedableRng;
+use rand::rngs::SmallRng;
+use shoal_metainfo::InfoHash;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use crate::config::TrackerConfig;
+use crate::encode::{failure, scrape_reply};
+use crate::error::TrackerError;
+use crate::query::{AnnounceRequest, parse_scrape, peer_ip};
+use crate::stats::Counters;
+use crate::swarm::{Tracker, TrackerStats, Transfer};
+use crate::users::{Ledger, UserId, write_atomic};
+
+/// Default period between writes of changed private-mode totals.
+pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
+/// Default number of independently locked shards of the swarm state.
+pub const DEFAULT_SHARDS: usize = 16;
+/// Default limit on open connections; connections past it are closed at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// A client must send its request headers within this time.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// hyper's read buffer per connection, which bounds the request head: a longer head is
+/// refused by hyper with HTTP 431 instead of a failure reason.
+pub const MAX_REQUEST_HEAD: usize = 16 << 10;
+
+/// Private mode: who may announce, and where their accounting is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivateConfig {
+    /// `NAME PASSKEY` lines (see [`crate::users`]).
+    pub users_file: PathBuf,
+    /// JSON totals per user, rewritten atomically.
+    pub state_file: PathBuf,
+    /// How often changed totals are written (they are also written on shutdown).
+    pub flush_interval: Duration,
+}
+
+/// Everything the server needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub tracker: TrackerConfig,
+    pub private: Option<PrivateConfig>,
+    /// The state is split by info-hash into this many shards, each behind its own lock; each
+    /// shard gets `limit / shards` (at least 1) of the swarm and peer limits.
+    pub shards: usize,
+    pub max_connections: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 6969)),
+            tracker: TrackerConfig::default(),
+            private: None,
+            shards: DEFAULT_SHARDS,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Private {
+    passkeys: HashMap<Box<[u8]>, UserId>,
+    ledger: Mutex<Ledger>,
+    state_file: PathBuf,
+    flush_interval: Duration,
+}
+
+#[derive(Debug)]
+struct Shared {
+    shards: Box<[Mutex<Tracker>]>,
+    config: TrackerConfig,
+    private: Option<Private>,
+    counters: Counters,
+}
+
+/// A bound tracker, ready to [`run`](TrackerServer::run).
+#[derive(Debug)]
+pub struct TrackerServer {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    max_connections: usize,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Poisoned means a panic while holding the lock; every update under it is a few field
+    // writes, so serving on beats taking the whole tracker down.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl TrackerServer {
+    /// Loads the users (private mode) and binds the listening socket.
+    pub async fn bind(config: ServerConfig) -> Result<Self, TrackerError> {
+        let private = match &config.private {
+            Some(p) => Some({
+                let ledger = Ledger::load(&p.users_file, &p.state_file)?;
+                Private {
+                    passkeys: ledger.passkeys(),
+                    ledger: Mutex::new(ledger),
+                    state_file: p.state_file.clone(),
+                    flush_interval: p.flush_interval,
+                }
+            }),
+            None => None,
+        };
+        let shards = config.shards.max(1);
+        let shard_config = TrackerConfig {
+            max_swarms: (config.tracker.max_swarms / shards).max(1),
+            max_peers: (config.tracker.max_peers / shards).max(1),
+            ..config.tracker.clone()
+        };
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| TrackerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let local_addr = listener.local_addr().map_err(|source| TrackerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let shared = Shared {
+            shards: (0..shards)
+                .map(|_| Mutex::new(Tracker::new(shard_config.clone())))
+                .collect(),
+            config: config.tracker,
+            private,
+            counters: Counters::default(),
+        };
+        Ok(Self {
+            listener,
+            local_addr,
+            shared: Arc::new(shared),
+            max_connections: config.max_connections,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://ADDR/announce` (private mode: append `/PASSKEY`).
+    pub fn announce_url(&self) -> String {
+        format!("http://{}/announce", self.local_addr)
+    }
+
+    /// Serves until `shutdown` completes, then closes every connection and writes the ledger
+    /// one last time.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), TrackerError> {
+        let shared = self.shared;
+        let connections = Arc::new(Semaphore::new(self.max_connections));
+        let sweep_period = (shared.config.peer_timeout / 8)
+            .clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let mut sweep = tokio::time::interval(sweep_period);
+        let mut rate_tick = tokio::time::interval(Duration::from_secs(1));
+        let flush_period = shared
+            .private
+            .as_ref()
+            .map_or(Duration::from_secs(3600), |p| p.flush_interval);
+        let mut flush = tokio::time::interval(flush_period.max(Duration::from_millis(10)));
+        let mut samples: VecDeque<(Instant, u64)> = VecDeque::new();
+        let seeds = RandomState::new();
+        let mut connection_count: u64 = 0;
+        // Connection tasks live here, so none outlives `run`.
+        let mut tasks = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = self.listener.accept() => {
+                    let (stream, remote) = match accepted {
+                        Ok(pair) => pair,
+                        Err(error) => {
+                            // Out of file descriptors, usually: back off instead of spinning.
+                            tracing::warn!(%error, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let Ok(permit) = connections.clone().try_acquire_owned() else {
+                        tracing::debug!(%remote, "too many connections; closing");
+                        continue;
+                    };
+                    connection_count += 1;
+                    let rng = SmallRng::seed_from_u64(seeds.hash_one(connection_count));
+                    let shared = shared.clone();
+                    tasks.spawn(async move {
+                        serve_connection(shared, stream, remote, rng).await;
+                        drop(permit);
+                    });
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = sweep.tick() => shared.expire(Instant::now()),
+                _ = rate_tick.tick() => shared.counters.sample_rate(&mut samples),
+                _ = flush.tick(), if shared.private.is_some() => {
+                    if let Err(error) = shared.flush().await {
+                        tracing::error!(%error, "cannot save tracker state");
+                    }
+                }
+            }
+        }
+        tasks.shutdown().await;
+        shared.flush().await
+    }
+}
+
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: tokio::net::TcpStream,
+    remote: SocketAddr,
+    rng: SmallRng,
+) {
+    let _ = stream.set_nodelay(true);
+    let rng = RefCell::new(rng);
+    let service = service_fn(move |req: Request<Incoming>| {
+        let reply = shared.handle(&req, remote, &mut rng.borrow_mut());
+        std::future::ready(Ok::<_, std::convert::Infallible>(reply))
+    });
+    let result = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+    if let Err(error) = result {
+        tracing::debug!(%remote, %error, "connection ended");
+    }
+}
+
+fn reply(body: Vec<u8>, content_type: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+impl Shared {
+    fn shard(&self, info_hash: &InfoHash) -> &Mutex<Tracker> {
+        let at = usize::from(info_hash.0[0]) % self.shards.len();
+        &self.shards[at]
+    }
+
+    fn handle(
+        &self,
+        req: &Request<Incoming>,
+        remote: SocketAddr,
+        rng: &mut SmallRng,
+    ) -> Response<Full<Bytes>> {
+        match self.route(req, remote, rng) {
+            Ok(response) => response,
+            Err(error) => {
+                self.counters.failures.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(%remote, %error, "request refused");
+                reply(failure(&error.to_string()), "text/plain")
+            }
+        }
+    }
+
+    fn route(
+        &self,
+        req: &Request<Incoming>,
+        remote: SocketAddr,
+        rng: &mut SmallRng,
+    ) -> Result<Response<Full<Bytes>>, TrackerError> {
+        if req.method() != Method::GET {
+            return Err(TrackerError::Method {
+                method: req.method().as_str().chars().take(16).collect(),
+            });
+        }
+        let query = req.uri().query().unwrap_or("").as_bytes();
+        if query.len() > self.config.max_query_len {
+            return Err(TrackerError::QueryTooLong {
+                len: query.len(),
+                max: self.config.max_query_len,
+            });
+        }
+        let path = req.uri().path();
+        let (endpoint, passkey) = match path.get(1..).and_then(|p| p.split_once('/')) {
+            Some((endpoint, passkey)) => (endpoint, Some(passkey)),
+            None => (path.get(1..).unwrap_or(""), None),
+        };
+        match (endpoint, passkey) {
+            ("announce", _) => {
+                let user = self.authorize(passkey)?;
+                self.announce(query, remote, user, rng)
+            }
+            ("scrape", _) => {
+                self.authorize(passkey)?;
+                self.scrape(query)
+            }
+            ("stats", None) => Ok(reply(
+                self.counters.stats_json(self.totals()),
+                "application/json",
+            )),
+            ("metrics", None) => Ok(reply(
+                self.counters.metrics_text(self.totals()).into_bytes(),
+                "text/plain; version=0.0.4",
+            )),
+            _ => Err(TrackerError::UnknownPath {
+                path: path.chars().take(64).collect(),
+            }),
+        }
+    }
+
+    fn authorize(&self, passkey: Option<&str>) -> Result<Option<UserId>, TrackerError> {
+        let Some(private) = &self.private else {
+            return match passkey {
+                None => Ok(None),
+                Some(_) => Err(TrackerError::UnknownPath {
+                    path: "(a passkey URL on a public tracker)".into(),
+                }),
+            };
+        };
+        let passkey = passkey.ok_or(TrackerError::PasskeyRequired)?;
+        private
+            .passkeys
+            .get(passkey.as_bytes())
+            .copied()
+            .map(Some)
+            .ok_or(TrackerError::UnknownPasskey)
+    }
+
+    fn announce(
+        &self,
+        query: &[u8],
+        remote: SocketAddr,
+        user: Option<UserId>,
+        rng: &mut SmallRng,
+    ) -> Result<Response<Full<Bytes>>, TrackerError> {
+        let req = AnnounceRequest::parse(query)?;
+        let ip = peer_ip(remote.ip(), req.ip, &self.config.trusted_proxies)?;
+        let now = Instant::now();
+        let mut out = Vec::with_capacity(128 + 6 * self.config.default_numwant as usize);
+        let credit = lock(self.shard(&req.info_hash)).announce(now, rng, &req, ip, &mut out)?;
+        if let (Some(user), Some(private), true) =
+            (user, &self.private, credit != Transfer::default())
+        {
+            lock(&private.ledger).credit(user, credit);
+        }
+        self.counters.announces.fetch_add(1, Ordering::Relaxed);
+        Ok(reply(out, "text/plain"))
+    }
+
+    fn scrape(&self, query: &[u8]) -> Result<Response<Full<Bytes>>, TrackerError> {
+        let hashes = parse_scrape(query)?;
+        let body = if hashes.is_empty() {
+            if !self.config.full_scrape {
+                return Err(TrackerError::FullScrapeDisabled);
+            }
+            let mut all = Vec::new();
+            for shard in &self.shards {
+                all.extend(lock(shard).scrape_all());
+            }
+            scrape_reply(all)
+        } else {
+            scrape_reply(
+                hashes
+                    .iter()
+                    .map(|hash| (*hash, lock(self.shard(hash)).scrape(hash))),
+            )
+        };
+        self.counters.scrapes.fetch_add(1, Ordering::Relaxed);
+        Ok(reply(body, "text/plain"))
+    }
+
+    fn totals(&self) -> TrackerStats {
+        self.shards
+            .iter()
+            .fold(TrackerStats::default(), |sum, shard| {
+                let s = lock(shard).stats();
+                TrackerStats {
+                    swarms: sum.swarms + s.swarms,
+                    peers: sum.peers + s.peers,
+                    seeders: sum.seeders + s.seeders,
+                }
+            })
+    }
+
+    fn expire(&self, now: Instant) {
+        let dropped: usize = self.shards.iter().map(|s| lock(s).expire(now)).sum();
+        if dropped > 0 {
+            tracing::debug!(dropped, "expired peers");
+        }
+    }
+
+    /// Writes the ledger if it changed, off the async threads.
+    async fn flush(&self) -> Result<(), TrackerError> {
+        let Some(private) = &self.private else {
+            return Ok(());
+        };
+        let Some(bytes) = lock(&private.ledger).take_snapshot() else {
+            return Ok(());
+        };
+        let path = private.state_file.clone();
+        let written = tokio::task::spawn_blocking(move || write_atomic(&path, &bytes))
+            .await
+            .unwrap_or_else(|join| {
+                Err(TrackerError::Io {
+                    path: private.state_file.clone(),
+                    source: std::io::Error::other(join.to_string()),
+                })
+            });
+        if written.is_err() {
+            lock(&private.ledger).mark_dirty();
+        }
+        written
+    }
+}
