@@ -51,18 +51,7 @@ pub fn show_json(dir: &Path, torrent: &Path) -> serde_json::Value {
         .expect("show --json prints JSON")
 }
 
-/// Deterministic pseudo-random bytes (xorshift), so failures can be reproduced from the seed.
-pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
+pub use shoal_testkit::pseudo_random;
 
 /// Writes `files` (relative path, size) under `root` with seeded content.
 pub fn write_tree(root: &Path, files: &[(&str, usize)], seed: u64) {

@@ -15,24 +15,12 @@ use criterion::{
 use sha1::{Digest, Sha1};
 use shoal_metainfo::bencode::{self, DecodeOptions, Value};
 use shoal_metainfo::{CreateOptions, Torrent, create_torrent};
+use shoal_testkit::pseudo_random;
 
 /// Size of the file hashed by the `create` benchmarks.
 const CREATE_FILE_SIZE: usize = 256 << 20;
 /// Piece length for the `create` benchmarks (what `bench-create.sh` uses too).
 const CREATE_PIECE_LENGTH: u64 = 1 << 20;
-
-/// Fast, deterministic, incompressible-enough filler (xorshift64*).
-fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed >> 12;
-        seed ^= seed << 25;
-        seed ^= seed >> 27;
-        out.extend_from_slice(&seed.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 /// SHA-1 of one buffer on one thread: the per-core hash rate everything else is bounded by.
 fn sha1_piece(c: &mut Criterion) {

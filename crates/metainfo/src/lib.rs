@@ -27,6 +27,7 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod bencode;
+mod buffer;
 mod create;
 mod error;
 mod geometry;
@@ -35,6 +36,7 @@ mod magnet;
 pub mod path;
 mod torrent;
 
+pub use buffer::AlignedBuf;
 pub use create::{
     CreateOptions, CreatedTorrent, HashProgress, MAX_AUTO_PIECE_LENGTH, MAX_CREATE_PIECE_LENGTH,
     MIN_AUTO_PIECE_LENGTH, auto_piece_length, create_torrent,

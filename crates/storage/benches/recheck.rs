@@ -10,21 +10,9 @@ use std::time::Duration;
 use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use shoal_metainfo::{CreateOptions, create_torrent};
 use shoal_storage::{Storage, StorageConfig};
+use shoal_testkit::pseudo_random;
 
 const SIZE: usize = 256 << 20;
-
-/// Fast, deterministic, incompressible-enough filler (xorshift64*).
-fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed >> 12;
-        seed ^= seed << 25;
-        seed ^= seed >> 27;
-        out.extend_from_slice(&seed.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
 
 fn recheck(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -10,6 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use sha1::{Digest, Sha1};
+pub(crate) use shoal_metainfo::AlignedBuf;
 use shoal_metainfo::{Info, PieceGeometry};
 
 use crate::error::StorageError;
@@ -180,33 +181,5 @@ pub(crate) fn read_error(path: &std::path::Path, needed: u64, e: io::Error) -> S
         }
     } else {
         StorageError::io(path, "read", e)
-    }
-}
-
-/// A read buffer that starts on a page boundary: the kernel copies page-cache data into a
-/// page-aligned destination much faster than into `malloc`'s 16-byte-offset large blocks
-/// (see shoal-metainfo's `create/hasher.rs`). No `unsafe`: an oversized `Vec`, used from its
-/// first aligned byte.
-pub(crate) struct AlignedBuf {
-    storage: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl AlignedBuf {
-    const ALIGN: usize = 4096;
-
-    pub fn new(len: usize) -> Self {
-        let storage = vec![0u8; len + Self::ALIGN];
-        let start = storage.as_ptr().align_offset(Self::ALIGN).min(Self::ALIGN);
-        Self {
-            storage,
-            start,
-            len,
-        }
-    }
-
-    pub fn as_mut(&mut self) -> &mut [u8] {
-        &mut self.storage[self.start..self.start + self.len]
     }
 }

@@ -13,6 +13,7 @@ use std::sync::mpsc;
 use sha1::{Digest, Sha1};
 
 use super::source::SourceFile;
+use crate::buffer::AlignedBuf;
 use crate::error::MetainfoError;
 
 /// Bytes read per system call: large sequential reads (measured: 1 MiB beats 128-512 KiB).
@@ -195,32 +196,5 @@ impl<'a> Worker<'a> {
             index += 1;
         }
         Ok(())
-    }
-}
-
-/// A read buffer that starts on a page boundary. The kernel copies file data out of the page
-/// cache much faster into a cache-line-aligned destination; `malloc` hands out large blocks
-/// 16 bytes past a page boundary, so every copied line would straddle two.
-struct AlignedBuf {
-    storage: Vec<u8>,
-    start: usize,
-    len: usize,
-}
-
-impl AlignedBuf {
-    const ALIGN: usize = 4096;
-
-    fn new(len: usize) -> Self {
-        let storage = vec![0u8; len + Self::ALIGN];
-        let start = storage.as_ptr().align_offset(Self::ALIGN).min(Self::ALIGN);
-        Self {
-            storage,
-            start,
-            len,
-        }
-    }
-
-    fn as_mut(&mut self) -> &mut [u8] {
-        &mut self.storage[self.start..self.start + self.len]
     }
 }

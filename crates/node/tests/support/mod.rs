@@ -9,17 +9,7 @@ use shoal_node::{AddTorrent, NodeConfig, NodeHandle, TorrentHandle};
 
 pub const TRANSFER_TIMEOUT: Duration = Duration::from_secs(90);
 
-pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed | 1;
-    (0..len)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            (state >> 24) as u8
-        })
-        .collect()
-}
+pub use shoal_testkit::pseudo_random;
 
 pub async fn node(dir: &Path, name: &str) -> NodeHandle {
     shoal_node::start(NodeConfig::loopback(dir.join(name).join("data")))

@@ -9,18 +9,7 @@ use shoal_metainfo::Torrent;
 use shoal_metainfo::bencode::{Value, encode};
 use shoal_storage::{Opened, PieceCheck, Storage, StorageConfig};
 
-/// Deterministic filler (xorshift64*).
-pub fn pseudo_random(len: usize, mut seed: u64) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 8);
-    while out.len() < len {
-        seed ^= seed >> 12;
-        seed ^= seed << 25;
-        seed ^= seed >> 27;
-        out.extend_from_slice(&seed.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    out.truncate(len);
-    out
-}
+pub use shoal_testkit::pseudo_random;
 
 /// One entry of a multi-file torrent.
 #[derive(Debug, Clone)]
