@@ -205,10 +205,16 @@ impl NodeHandle {
         let handles: Vec<TorrentHandle> =
             self.torrents.read().map(|t| t.clone()).unwrap_or_default();
         let mut statuses = Vec::new();
+        let mut stopped = Vec::new();
         for handle in handles {
-            if let Ok(status) = handle.status().await {
-                statuses.push((handle.info_hash().to_hex(), status));
+            match handle.status().await {
+                Ok(status) => statuses.push((handle.info_hash().to_hex(), status)),
+                Err(_) => stopped.push(handle.info_hash()),
             }
+        }
+        // A torrent stopped through its handle leaves the registry here.
+        if let Ok(mut torrents) = self.torrents.write() {
+            torrents.retain(|t| !stopped.contains(&t.info_hash()));
         }
         statuses
     }

@@ -156,6 +156,11 @@ async fn stats_are_served_as_json_and_prometheus_text() {
     );
     let (status, _) = http_get(addr, "/nope").await;
     assert_eq!(status, "HTTP/1.1 404 Not Found");
+    // A stopped torrent is no longer reported.
+    fetching.stop().await.unwrap();
+    let (_, body) = http_get(addr, "/stats").await;
+    let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(stats["torrents"].as_array().map(Vec::len), Some(0));
     server.abort();
     a.shutdown().await;
     b.shutdown().await;
