@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
-use libp2p::{Multiaddr, PeerId, Swarm, connection_limits, identify, noise, ping, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, connection_limits, identify, ping};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -22,6 +22,7 @@ use crate::progress::TorrentStatus;
 use crate::rate::{Rate, TokenBucket};
 use crate::streams::{self, Limits, Router};
 use crate::torrent::{self, AddTorrent, TorrentHandle};
+use crate::transport;
 
 /// The identify protocol name: shoal nodes only ever talk to shoal nodes.
 const IDENTIFY_PROTOCOL: &str = "/shoal/id/1.0.0";
@@ -261,11 +262,7 @@ fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeError> {
     let keypair = identity::load_or_create(&config.data_dir)?;
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
+        .with_other_transport(transport::build)
         .map_err(|e| NodeError::Transport(e.to_string()))?
         .with_behaviour(|key| Behaviour {
             limits: connection_limits::Behaviour::new(

@@ -28,6 +28,7 @@ mod rate;
 mod session;
 pub mod streams;
 mod torrent;
+mod transport;
 
 pub use error::NodeError;
 pub use host::{NodeConfig, NodeEvent, NodeHandle, start};

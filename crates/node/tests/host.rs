@@ -15,6 +15,16 @@ async fn node(dir: &std::path::Path, name: &str) -> NodeHandle {
         .expect("node starts on loopback")
 }
 
+fn tcp_port(address: &libp2p::Multiaddr) -> u16 {
+    address
+        .iter()
+        .find_map(|p| match p {
+            libp2p::multiaddr::Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{address} has no TCP port"))
+}
+
 async fn bounded<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(TEST_TIMEOUT, f)
         .await
@@ -35,8 +45,12 @@ async fn two_nodes_connect_and_see_each_other() {
         );
         assert_eq!(a.dial(addr).await.unwrap(), b.peer_id());
         loop {
-            if let NodeEvent::PeerConnected { peer, .. } = b_events.recv().await.unwrap() {
+            if let NodeEvent::PeerConnected { peer, address } = b_events.recv().await.unwrap() {
                 assert_eq!(peer, a.peer_id());
+                // a dialed from a fresh port, not its listening one: two nodes dialing each
+                // other at once must not merge into one TCP simultaneous open.
+                let listening = tcp_port(&a.listen_addrs()[0]);
+                assert_ne!(tcp_port(&address), listening, "a dialed from {address}");
                 break;
             }
         }
