@@ -1,4 +1,5 @@
-//! `shoal seed` and `shoal get`: start a node, add one torrent, show progress.
+//! `shoal seed`, `shoal get` and `shoal node`: start a node, add one torrent (or none), show
+//! progress.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use clap::Args;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
 use shoal_metainfo::{CreateOptions, Magnet, Torrent, create_torrent};
 use shoal_node::{
-    AddTorrent, Multiaddr, NodeConfig, NodeHandle, Rate, TorrentHandle, TorrentProgress,
+    AddMagnet, AddTorrent, Multiaddr, NodeConfig, NodeHandle, Rate, TorrentHandle, TorrentProgress,
 };
 
 /// Options shared by every command that runs a node.
@@ -30,6 +31,21 @@ pub struct NodeArgs {
     /// Serve stats on this local address: /stats (JSON) and /metrics (Prometheus)
     #[arg(long, value_name = "ADDR:PORT")]
     metrics: Option<std::net::SocketAddr>,
+    /// A DHT node to join through, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3…; repeatable
+    #[arg(long = "bootstrap", value_name = "MULTIADDR")]
+    bootstrap: Vec<Multiaddr>,
+    /// Stay out of the DHT: no announcements, no provider lookups
+    #[arg(long)]
+    no_dht: bool,
+    /// Do not exchange peer lists (PEX) with peers
+    #[arg(long)]
+    no_pex: bool,
+}
+
+#[derive(Args)]
+pub struct DhtNodeArgs {
+    #[command(flatten)]
+    node: NodeArgs,
 }
 
 #[derive(Args)]
@@ -45,7 +61,7 @@ pub struct SeedArgs {
 
 #[derive(Args)]
 pub struct GetArgs {
-    /// A .torrent file
+    /// A .torrent file or a magnet link (quote it: it contains `&`)
     source: String,
     /// Directory to download into (the torrent's files go below it)
     #[arg(short, long, value_name = "DIR")]
@@ -56,6 +72,12 @@ pub struct GetArgs {
     /// Exit (status 0) once every piece is verified on disk, instead of seeding on
     #[arg(long)]
     exit_when_done: bool,
+    /// With a magnet link: write the fetched metadata to this .torrent file
+    #[arg(long, value_name = "FILE")]
+    save_torrent: Option<PathBuf>,
+    /// With a magnet link: give up when no peer has delivered the metadata in this time
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    metadata_timeout: u64,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -70,6 +92,9 @@ async fn start_node(args: &NodeArgs, default_data_dir: PathBuf) -> Result<NodeHa
     };
     config.upload_limit = args.upload_limit;
     config.download_limit = args.download_limit;
+    config.dht.enabled = !args.no_dht;
+    config.dht.bootstrap = args.bootstrap.clone();
+    config.pex = !args.no_pex;
     let node = shoal_node::start(config).await?;
     if let Some(addr) = args.metrics {
         let (bound, _task) = shoal_node::metrics::serve(addr, node.clone()).await?;
@@ -133,23 +158,33 @@ pub async fn seed(args: SeedArgs) -> Result<()> {
 }
 
 pub async fn get(args: GetArgs) -> Result<()> {
-    if args.source.starts_with("magnet:") {
-        let magnet: Magnet = args.source.parse()?;
-        bail!(
-            "{}: fetching a torrent's metadata from peers (magnet links) is not in this build; \
-             give its .torrent file",
-            magnet.info_hash
-        );
-    }
-    let torrent = read_torrent(Path::new(&args.source))?;
+    let magnet = if args.source.starts_with("magnet:") {
+        Some(args.source.parse::<Magnet>()?)
+    } else {
+        None
+    };
+    let torrent = match &magnet {
+        Some(_) => None,
+        None => Some(read_torrent(Path::new(&args.source))?),
+    };
     std::fs::create_dir_all(&args.output).with_context(|| args.output.display().to_string())?;
     let node = start_node(&args.node, args.output.join(".shoal")).await?;
-    let handle = node
-        .add_torrent(AddTorrent::new(torrent, args.output.clone()))
-        .await?;
     for address in node.listen_addrs() {
         announce(&format!("listen {address}"))?;
     }
+    let handle = match (torrent, magnet) {
+        (Some(torrent), _) => {
+            node.add_torrent(AddTorrent::new(torrent, args.output.clone()))
+                .await?
+        }
+        (None, Some(mut magnet)) => {
+            magnet
+                .peers
+                .extend(args.peers.iter().map(|p| p.to_string()));
+            fetch_metadata(&node, magnet, &args).await?
+        }
+        (None, None) => bail!("{}: neither a .torrent file nor a magnet link", args.source),
+    };
     let start = handle.progress().borrow().clone();
     announce(&format!(
         "resume {}/{} pieces",
@@ -159,6 +194,51 @@ pub async fn get(args: GetArgs) -> Result<()> {
         handle.add_peer(peer).await?;
     }
     run_until_interrupted(&node, &handle, args.exit_when_done).await
+}
+
+/// Fetches a magnet link's metadata (a spinner meanwhile), saves it if asked, and returns the
+/// torrent, now downloading.
+async fn fetch_metadata(
+    node: &NodeHandle,
+    magnet: Magnet,
+    args: &GetArgs,
+) -> Result<TorrentHandle> {
+    let info_hash = magnet.info_hash;
+    let spinner =
+        ProgressBar::new_spinner().with_message(format!("fetching metadata of {info_hash}"));
+    spinner.enable_steady_tick(Duration::from_millis(200));
+    let mut add = AddMagnet::new(magnet, args.output.clone());
+    add.metadata_timeout = Duration::from_secs(args.metadata_timeout);
+    let added = node.add_magnet(add).await;
+    spinner.finish_and_clear();
+    let (torrent, handle) = match added {
+        Ok(added) => added,
+        Err(e) => {
+            node.shutdown().await;
+            return Err(e.into());
+        }
+    };
+    if let Some(path) = &args.save_torrent {
+        std::fs::write(path, torrent.to_bytes()).with_context(|| path.display().to_string())?;
+    }
+    announce(&format!(
+        "metadata {} {} bytes in {} pieces",
+        torrent.info.name,
+        torrent.info.total_size,
+        torrent.info.geometry().num_pieces()
+    ))?;
+    Ok(handle)
+}
+
+/// `shoal node`: a DHT participant with no torrents, until Ctrl-C.
+pub async fn dht_node(args: DhtNodeArgs) -> Result<()> {
+    let node = start_node(&args.node, PathBuf::from(".shoal-node")).await?;
+    for address in node.listen_addrs() {
+        announce(&format!("listen {address}"))?;
+    }
+    tokio::signal::ctrl_c().await?;
+    node.shutdown().await;
+    Ok(())
 }
 
 fn progress_bar(progress: &TorrentProgress) -> ProgressBar {

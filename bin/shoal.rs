@@ -58,6 +58,8 @@ enum Command {
         #[arg(long, requires = "parse")]
         json: bool,
     },
+    /// Run a DHT node with no torrents (a bootstrap node): prints `listen` lines, runs until Ctrl-C
+    Node(net::DhtNodeArgs),
     /// Run an HTTP BitTorrent tracker: prints a `tracker URL` line, then serves until Ctrl-C
     Tracker(TrackerArgs),
 }
@@ -131,6 +133,7 @@ fn main() -> ExitCode {
         Command::Create(args) => create(args),
         Command::Seed(args) => run_async(net::seed(args)),
         Command::Get(args) => run_async(net::get(args)),
+        Command::Node(args) => run_async(net::dht_node(args)),
         Command::Show { torrent, json } => show(&torrent, json),
         Command::Magnet {
             torrent,

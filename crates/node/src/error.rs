@@ -18,6 +18,8 @@ pub enum NodeError {
     Dial { addr: String, reason: String },
     #[error("transport setup failed: {0}")]
     Transport(String),
+    #[error("magnet link: {0}")]
+    Metadata(String),
     #[error("storage: {0}")]
     Storage(String),
     #[error("the node has shut down")]

@@ -63,8 +63,17 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// The next message; `Ok(None)` when the peer closed the stream between frames.
     pub async fn next(&mut self) -> Result<Option<Message>, StreamError> {
+        self.next_as(decode_frame).await
+    }
+
+    /// The next message of another protocol, taken off the buffer by `decode` (one of
+    /// shoal-wire's frame decoders, which bound the frame before it is buffered).
+    pub async fn next_as<T>(
+        &mut self,
+        decode: impl Fn(&mut BytesMut) -> Result<Option<T>, WireError>,
+    ) -> Result<Option<T>, StreamError> {
         loop {
-            if let Some(message) = decode_frame(&mut self.buf)? {
+            if let Some(message) = decode(&mut self.buf)? {
                 return Ok(Some(message));
             }
             let start = self.buf.len();
@@ -91,7 +100,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// The next message, or an error if none arrives within `timeout`.
     pub async fn next_within(&mut self, timeout: Duration) -> Result<Option<Message>, StreamError> {
-        tokio::time::timeout(timeout, self.next())
+        self.next_as_within(decode_frame, timeout).await
+    }
+
+    /// [`Self::next_as`], or an error if nothing arrives within `timeout`.
+    pub async fn next_as_within<T>(
+        &mut self,
+        decode: impl Fn(&mut BytesMut) -> Result<Option<T>, WireError>,
+        timeout: Duration,
+    ) -> Result<Option<T>, StreamError> {
+        tokio::time::timeout(timeout, self.next_as(decode))
             .await
             .map_err(|_| StreamError::Timeout(timeout))?
     }
@@ -116,7 +134,15 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
 
     /// Queues a message; writes the batch out once it is large.
     pub async fn push(&mut self, message: &Message) -> Result<(), StreamError> {
-        encode(message, &mut self.buf)?;
+        self.push_with(|buf| encode(message, buf)).await
+    }
+
+    /// Queues a frame of another protocol, appended by `encode` (a shoal-wire encoder).
+    pub async fn push_with(
+        &mut self,
+        encode: impl FnOnce(&mut BytesMut) -> Result<(), WireError>,
+    ) -> Result<(), StreamError> {
+        encode(&mut self.buf)?;
         if self.buf.len() >= WRITE_BATCH {
             self.flush().await?;
         }

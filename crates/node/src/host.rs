@@ -7,35 +7,35 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::swarm::dial_opts::DialOpts;
-use libp2p::swarm::{ConnectionId, NetworkBehaviour, SwarmEvent};
+use libp2p::kad::{self, store::MemoryStore};
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+use libp2p::swarm::{ConnectionId, DialError, NetworkBehaviour, SwarmEvent};
 use libp2p::{Multiaddr, PeerId, Swarm, connection_limits, identify, ping};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use shoal_metainfo::InfoHash;
+use shoal_metainfo::{InfoHash, Torrent};
+use shoal_swarm::PexConfig;
 
+use crate::dht::{self, Dht, DhtConfig, DhtStats};
 use crate::error::NodeError;
 use crate::identity;
+use crate::magnet::{self, AddMagnet};
+use crate::metadata;
+use crate::pex;
 use crate::progress::TorrentStatus;
 use crate::rate::{Rate, TokenBucket};
 use crate::streams::{self, Limits, Router};
 use crate::torrent::{self, AddTorrent, TorrentHandle};
 use crate::transport;
 
-/// The identify protocol name: shoal nodes only ever talk to shoal nodes.
-const IDENTIFY_PROTOCOL: &str = "/shoal/id/1.0.0";
-/// How long `start` waits for the listeners to report their addresses.
-const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections to one peer: one is the rule; a second covers a simultaneous dial.
-const MAX_CONNECTIONS_PER_PEER: u32 = 2;
-/// Incoming connections still in their handshake at once.
-const MAX_PENDING_INCOMING: u32 = 64;
-/// Commands queued to the host task before senders wait.
-const COMMAND_QUEUE: usize = 64;
-/// Events buffered for each subscriber; a slow subscriber misses the oldest.
-const EVENT_QUEUE: usize = 1024;
+mod driver;
+mod start;
+
+use driver::AddressBook;
+pub use start::start;
 
 /// How a node is set up. Tests build it directly; the CLI maps its flags onto it.
 #[derive(Debug, Clone)]
@@ -52,6 +52,12 @@ pub struct NodeConfig {
     pub download_limit: Option<Rate>,
     /// Most connections up at once (in and out); more are refused.
     pub max_connections: u32,
+    /// The Kademlia DHT: on or off, bootstrap nodes, record lifetimes and limits.
+    pub dht: DhtConfig,
+    /// Peer exchange with the peers of each (public) torrent (`--no-pex` turns it off).
+    pub pex: bool,
+    /// PEX timing and limits: one message a minute per peer, the first 5 s after connecting.
+    pub pex_timing: PexConfig,
 }
 
 impl NodeConfig {
@@ -64,6 +70,9 @@ impl NodeConfig {
             upload_limit: None,
             download_limit: None,
             max_connections: 512,
+            dht: DhtConfig::default(),
+            pex: true,
+            pex_timing: PexConfig::default(),
         }
     }
 }
@@ -94,17 +103,27 @@ pub enum NodeEvent {
 }
 
 #[derive(NetworkBehaviour)]
-struct Behaviour {
+pub(crate) struct Behaviour {
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,
+    pub(crate) kad: Toggle<kad::Behaviour<MemoryStore>>,
     streams: libp2p_stream::Behaviour,
 }
 
 enum Command {
     Dial(Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>),
+    DialPeer(
+        PeerId,
+        Vec<Multiaddr>,
+        oneshot::Sender<Result<PeerId, NodeError>>,
+    ),
     Disconnect(PeerId),
     ConnectedPeers(oneshot::Sender<Vec<PeerId>>),
+    Provide(InfoHash),
+    StopProviding(InfoHash),
+    FindProviders(InfoHash, mpsc::UnboundedSender<PeerId>),
+    DhtStats(oneshot::Sender<DhtStats>),
     Shutdown,
 }
 
@@ -120,6 +139,10 @@ pub struct NodeHandle {
     router: Router,
     limits: Limits,
     banned: Arc<RwLock<HashSet<PeerId>>>,
+    addresses: AddressBook,
+    dht_enabled: bool,
+    pex: bool,
+    pex_timing: PexConfig,
     torrents: Arc<RwLock<Vec<TorrentHandle>>>,
     tasks: Arc<tokio::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -151,6 +174,68 @@ impl NodeHandle {
         let (reply, answer) = oneshot::channel();
         self.send(Command::Dial(address, reply)).await?;
         answer.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Connects to `peer` at one of `addresses` (or at addresses the node already knows),
+    /// unless it is connected already.
+    pub async fn dial_peer(
+        &self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+    ) -> Result<PeerId, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::DialPeer(peer, addresses, reply)).await?;
+        answer.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Where `peer` said it listens (identify), for sharing over PEX.
+    pub fn peer_addresses(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        self.addresses
+            .read()
+            .ok()
+            .and_then(|book| book.get(peer).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Whether this node takes part in the DHT.
+    pub fn dht_enabled(&self) -> bool {
+        self.dht_enabled
+    }
+
+    /// Whether this node exchanges peers (PEX) on public torrents.
+    pub fn pex_enabled(&self) -> bool {
+        self.pex
+    }
+
+    pub(crate) fn pex_timing(&self) -> PexConfig {
+        self.pex_timing.clone()
+    }
+
+    /// Becomes a DHT provider for `info_hash` (announced at once, then republished).
+    pub(crate) async fn provide(&self, info_hash: InfoHash) -> Result<(), NodeError> {
+        self.send(Command::Provide(info_hash)).await
+    }
+
+    pub(crate) async fn stop_providing(&self, info_hash: InfoHash) -> Result<(), NodeError> {
+        self.send(Command::StopProviding(info_hash)).await
+    }
+
+    /// Looks up the providers of `info_hash` in the DHT; each arrives once connected. The
+    /// receiver ends when the lookup has finished and its dials are settled.
+    pub async fn find_providers(
+        &self,
+        info_hash: InfoHash,
+    ) -> Result<mpsc::UnboundedReceiver<PeerId>, NodeError> {
+        let (found, providers) = mpsc::unbounded_channel();
+        self.send(Command::FindProviders(info_hash, found)).await?;
+        Ok(providers)
+    }
+
+    /// The DHT's figures: routing table size, provided keys, announcements, lookups.
+    pub async fn dht_stats(&self) -> Result<DhtStats, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::DhtStats(reply)).await?;
+        answer.await.map_err(|_| NodeError::Stopped)
     }
 
     pub async fn connected_peers(&self) -> Result<Vec<PeerId>, NodeError> {
@@ -199,6 +284,13 @@ impl NodeHandle {
             torrents.push(handle.clone());
         }
         Ok(handle)
+    }
+
+    /// Fetches a magnet link's metadata from peers (the link's `x.pe` peers and the DHT),
+    /// verifies it against the info-hash, and starts fetching the torrent. Returns once the
+    /// metadata is in, with the torrent it describes (to save as a `.torrent`).
+    pub async fn add_magnet(&self, add: AddMagnet) -> Result<(Torrent, TorrentHandle), NodeError> {
+        magnet::add(self, add).await
     }
 
     /// Every running torrent's status, keyed by its info-hash in hex.
@@ -255,282 +347,5 @@ impl NodeHandle {
             .send(command)
             .await
             .map_err(|_| NodeError::Stopped)
-    }
-}
-
-fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeError> {
-    let keypair = identity::load_or_create(&config.data_dir)?;
-    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
-        .with_tokio()
-        .with_other_transport(transport::build)
-        .map_err(|e| NodeError::Transport(e.to_string()))?
-        .with_behaviour(|key| Behaviour {
-            limits: connection_limits::Behaviour::new(
-                connection_limits::ConnectionLimits::default()
-                    .with_max_established(Some(config.max_connections))
-                    .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
-                    .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
-            ),
-            identify: identify::Behaviour::new(
-                identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
-                    .with_agent_version(format!("shoal/{}", env!("CARGO_PKG_VERSION"))),
-            ),
-            ping: ping::Behaviour::new(ping::Config::new()),
-            streams: libp2p_stream::Behaviour::new(),
-        })
-        .map_err(|e| NodeError::Transport(e.to_string()))?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
-        .build();
-    Ok(swarm)
-}
-
-/// Starts a node: loads or creates its identity, listens, and returns once every listener has
-/// an address.
-pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-    let mut swarm = build_swarm(&config)?;
-    let peer_id = *swarm.local_peer_id();
-    let mut pending = Vec::new();
-    for addr in &config.listen {
-        ensure_port_free(addr)?;
-        let id = swarm
-            .listen_on(addr.clone())
-            .map_err(|e| NodeError::Listen {
-                addr: addr.to_string(),
-                reason: e.to_string(),
-            })?;
-        pending.push((id, addr.clone()));
-    }
-    let listen_addrs = wait_for_listeners(&mut swarm, pending).await?;
-    let control = swarm.behaviour().streams.new_control();
-    let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
-    let (events, _) = broadcast::channel(EVENT_QUEUE);
-    let banned = Arc::new(RwLock::new(HashSet::new()));
-    let host = Host {
-        swarm,
-        events: events.clone(),
-        dials: HashMap::new(),
-        banned: banned.clone(),
-    };
-    let span = info_span!("node", %peer_id);
-    let bucket = |rate: Option<Rate>| {
-        rate.map(|r| {
-            Arc::new(Mutex::new(TokenBucket::new(
-                r,
-                r.0 / 4,
-                std::time::Instant::now(),
-            )))
-        })
-    };
-    let limits = Limits {
-        upload: bucket(config.upload_limit),
-        download: bucket(config.download_limit),
-    };
-    let router = Router::default();
-    let host_task = tokio::spawn(host.run(inbox).instrument(span.clone()));
-    let acceptor = tokio::spawn(
-        streams::accept_loop(control.clone(), router.clone(), limits.clone()).instrument(span),
-    );
-    Ok(NodeHandle {
-        peer_id,
-        listen_addrs,
-        commands,
-        events,
-        control,
-        data_dir: config.data_dir,
-        router,
-        limits,
-        banned,
-        torrents: Arc::new(RwLock::new(Vec::new())),
-        tasks: Arc::new(tokio::sync::Mutex::new(vec![host_task, acceptor])),
-    })
-}
-
-/// libp2p-tcp sets SO_REUSEPORT on every listener, so a second process asking for a port that
-/// is taken would silently share it (and get half the connections). A plain bind without that
-/// option fails with "address in use" instead, which is what a user needs to hear.
-fn ensure_port_free(addr: &Multiaddr) -> Result<(), NodeError> {
-    use libp2p::multiaddr::Protocol;
-    let mut ip = None;
-    let mut port = None;
-    for part in addr.iter() {
-        match part {
-            Protocol::Ip4(v4) => ip = Some(std::net::IpAddr::V4(v4)),
-            Protocol::Ip6(v6) => ip = Some(std::net::IpAddr::V6(v6)),
-            Protocol::Tcp(p) => port = Some(p),
-            _ => {}
-        }
-    }
-    let (Some(ip), Some(port)) = (ip, port) else {
-        return Ok(());
-    };
-    if port == 0 {
-        return Ok(());
-    }
-    std::net::TcpListener::bind((ip, port))
-        .map(drop)
-        .map_err(|e| NodeError::Listen {
-            addr: addr.to_string(),
-            reason: e.to_string(),
-        })
-}
-
-async fn wait_for_listeners(
-    swarm: &mut Swarm<Behaviour>,
-    mut pending: Vec<(libp2p::core::transport::ListenerId, Multiaddr)>,
-) -> Result<Vec<Multiaddr>, NodeError> {
-    let mut addrs = Vec::new();
-    let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
-    while !pending.is_empty() {
-        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
-            .await
-            .map_err(|_| NodeError::Listen {
-                addr: pending[0].1.to_string(),
-                reason: "no address reported in time".into(),
-            })?;
-        match event {
-            SwarmEvent::NewListenAddr {
-                listener_id,
-                address,
-            } => {
-                pending.retain(|(id, _)| *id != listener_id);
-                addrs.push(address);
-            }
-            SwarmEvent::ListenerClosed {
-                listener_id,
-                reason,
-                ..
-            } => {
-                if let Some((_, addr)) = pending.iter().find(|(id, _)| *id == listener_id) {
-                    return Err(NodeError::Listen {
-                        addr: addr.to_string(),
-                        reason: format!("{reason:?}"),
-                    });
-                }
-            }
-            SwarmEvent::ListenerError { listener_id, error } => {
-                if let Some((_, addr)) = pending.iter().find(|(id, _)| *id == listener_id) {
-                    return Err(NodeError::Listen {
-                        addr: addr.to_string(),
-                        reason: error.to_string(),
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(addrs)
-}
-
-struct Host {
-    swarm: Swarm<Behaviour>,
-    events: broadcast::Sender<NodeEvent>,
-    dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NodeError>>)>,
-    banned: Arc<RwLock<HashSet<PeerId>>>,
-}
-
-impl Host {
-    async fn run(mut self, mut inbox: mpsc::Receiver<Command>) {
-        loop {
-            tokio::select! {
-                command = inbox.recv() => match command {
-                    Some(Command::Shutdown) | None => break,
-                    Some(command) => self.handle_command(command),
-                },
-                event = self.swarm.select_next_some() => self.handle_event(event),
-            }
-        }
-        info!("node stopped");
-    }
-
-    fn handle_command(&mut self, command: Command) {
-        match command {
-            Command::Dial(address, reply) => {
-                let opts = DialOpts::from(address.clone());
-                let id = opts.connection_id();
-                match self.swarm.dial(opts) {
-                    Ok(()) => {
-                        self.dials.insert(id, (address, reply));
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(NodeError::Dial {
-                            addr: address.to_string(),
-                            reason: e.to_string(),
-                        }));
-                    }
-                }
-            }
-            Command::Disconnect(peer) => {
-                let _ = self.swarm.disconnect_peer_id(peer);
-            }
-            Command::ConnectedPeers(reply) => {
-                let _ = reply.send(self.swarm.connected_peers().copied().collect());
-            }
-            Command::Shutdown => {}
-        }
-    }
-
-    fn handle_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
-        match event {
-            SwarmEvent::ConnectionEstablished {
-                peer_id,
-                connection_id,
-                endpoint,
-                ..
-            } => {
-                if self.banned.read().is_ok_and(|b| b.contains(&peer_id)) {
-                    debug!(peer = %peer_id, "refused a banned peer");
-                    let _ = self.swarm.disconnect_peer_id(peer_id);
-                    if let Some((address, reply)) = self.dials.remove(&connection_id) {
-                        let _ = reply.send(Err(NodeError::Dial {
-                            addr: address.to_string(),
-                            reason: format!("{peer_id} is banned"),
-                        }));
-                    }
-                    return;
-                }
-                debug!(peer = %peer_id, "connected");
-                if let Some((_, reply)) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Ok(peer_id));
-                }
-                let _ = self.events.send(NodeEvent::PeerConnected {
-                    peer: peer_id,
-                    address: endpoint.get_remote_address().clone(),
-                });
-            }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                num_established: 0,
-                ..
-            } => {
-                debug!(peer = %peer_id, "disconnected");
-                let _ = self
-                    .events
-                    .send(NodeEvent::PeerDisconnected { peer: peer_id });
-            }
-            SwarmEvent::OutgoingConnectionError {
-                connection_id,
-                error,
-                ..
-            } => {
-                if let Some((address, reply)) = self.dials.remove(&connection_id) {
-                    let _ = reply.send(Err(NodeError::Dial {
-                        addr: address.to_string(),
-                        reason: error.to_string(),
-                    }));
-                }
-            }
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
-                peer_id,
-                info,
-                ..
-            })) => {
-                // Remember where the peer listens, so later dials by PeerId can find it.
-                for address in info.listen_addrs {
-                    self.swarm.add_peer_address(peer_id, address);
-                }
-            }
-            SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
-            _ => {}
-        }
     }
 }

@@ -16,13 +16,17 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod dht;
 mod disk;
 mod error;
 pub mod framed;
 mod host;
 pub mod identity;
+mod magnet;
+mod metadata;
 pub mod metrics;
 mod peers;
+mod pex;
 mod progress;
 mod rate;
 mod session;
@@ -30,10 +34,14 @@ pub mod streams;
 mod torrent;
 mod transport;
 
+pub use dht::{DhtConfig, DhtStats, KAD_PROTOCOL};
 pub use error::NodeError;
 pub use host::{NodeConfig, NodeEvent, NodeHandle, start};
 pub use libp2p::{Multiaddr, PeerId};
-pub use peers::{PeerInfo, PeerSource};
+pub use magnet::AddMagnet;
+pub use metadata::FetchError;
+pub use peers::{PeerInfo, PeerSource, parse_peer_address};
 pub use progress::{PeerStatus, TorrentProgress, TorrentStatus};
 pub use rate::{Rate, RateParseError, TokenBucket};
+pub use shoal_swarm::{PexConfig, PexStats};
 pub use torrent::{AddTorrent, TorrentHandle};

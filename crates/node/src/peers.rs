@@ -1,7 +1,8 @@
 //! Where peers come from. Every connected peer keeps the source that found it, so stats and
-//! testnets can tell which path (manual, incoming, and later DHT, PEX, tracker) found whom.
+//! testnets can tell which path (manual, incoming, DHT, PEX, tracker) found whom.
 
-use libp2p::PeerId;
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
 
 /// How we learned of a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -10,6 +11,12 @@ pub enum PeerSource {
     Manual,
     /// It opened a stream to us.
     Incoming,
+    /// A provider of the torrent in the DHT.
+    Dht,
+    /// Another peer of the torrent told us about it (PEX).
+    Pex,
+    /// A tracker's announce response.
+    Tracker,
 }
 
 impl PeerSource {
@@ -17,6 +24,9 @@ impl PeerSource {
         match self {
             PeerSource::Manual => "manual",
             PeerSource::Incoming => "incoming",
+            PeerSource::Dht => "dht",
+            PeerSource::Pex => "pex",
+            PeerSource::Tracker => "tracker",
         }
     }
 }
@@ -26,4 +36,63 @@ impl PeerSource {
 pub struct PeerInfo {
     pub peer_id: PeerId,
     pub source: PeerSource,
+}
+
+/// A peer address as users and magnet links write it: a multiaddr (`/ip4/1.2.3.4/tcp/6881`,
+/// with or without `/p2p/<id>`), `IP:PORT`, or `HOST:PORT`.
+pub fn parse_peer_address(text: &str) -> Result<Multiaddr, String> {
+    let text = text.trim();
+    if text.starts_with('/') {
+        return text
+            .parse()
+            .map_err(|e| format!("{text:?} is not a valid multiaddr: {e}"));
+    }
+    if let Ok(socket) = text.parse::<std::net::SocketAddr>() {
+        return Ok(Multiaddr::from(socket.ip()).with(Protocol::Tcp(socket.port())));
+    }
+    let (host, port) = text
+        .rsplit_once(':')
+        .ok_or_else(|| format!("{text:?} is neither a multiaddr nor HOST:PORT"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{text:?} has an invalid port {port:?}"))?;
+    if host.is_empty() || host.contains(['/', ' ']) {
+        return Err(format!("{text:?} has an invalid host {host:?}"));
+    }
+    Ok(Multiaddr::empty()
+        .with(Protocol::Dns(host.to_owned().into()))
+        .with(Protocol::Tcp(port)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_addresses_in_every_written_form() {
+        let cases = [
+            ("/ip4/127.0.0.1/tcp/4001", "/ip4/127.0.0.1/tcp/4001"),
+            ("127.0.0.1:4001", "/ip4/127.0.0.1/tcp/4001"),
+            ("[::1]:4001", "/ip6/::1/tcp/4001"),
+            ("seed.example:6881", "/dns/seed.example/tcp/6881"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(
+                parse_peer_address(text).unwrap().to_string(),
+                want,
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "nohost",
+            "host:port",
+            ":80",
+            "/ip4/999.0.0.1/tcp/1",
+            "a b:1",
+        ] {
+            let err = parse_peer_address(bad).unwrap_err();
+            assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
+        }
+    }
 }

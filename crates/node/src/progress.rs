@@ -1,6 +1,6 @@
 //! What a torrent reports while it runs.
 
-use shoal_swarm::{PeerSnapshot, TorrentStats};
+use shoal_swarm::{PeerSnapshot, PexStats, TorrentStats};
 
 use crate::peers::PeerInfo;
 
@@ -47,4 +47,6 @@ pub struct PeerStatus {
 pub struct TorrentStatus {
     pub stats: TorrentStats,
     pub peers: Vec<PeerStatus>,
+    /// PEX messages sent and received (all zero when PEX is off or the torrent is private).
+    pub pex: PexStats,
 }

@@ -24,9 +24,15 @@ use crate::peers::{PeerInfo, PeerSource};
 use crate::progress::{PeerStatus, TorrentProgress, TorrentStatus};
 use crate::streams::{self, Limits, PeerStream, StreamReader, StreamWriter};
 
+mod discovery;
+
+use discovery::{Lookup, PexInbox};
+
 /// Requests to a session from its [`crate::TorrentHandle`].
 pub(crate) enum TorrentCommand {
     AddPeer(Multiaddr, PeerSource),
+    /// A peer known by identity (DHT, PEX, metadata exchange), at these or known addresses.
+    AddPeerId(PeerId, Vec<Multiaddr>, PeerSource),
     Status(oneshot::Sender<TorrentStatus>),
     Stop(oneshot::Sender<()>),
 }
@@ -45,6 +51,7 @@ const PEER_MESSAGE_QUEUE: usize = 1024;
 pub(crate) struct Inputs {
     messages: mpsc::Receiver<(PeerKey, Message)>,
     others: mpsc::UnboundedReceiver<Input>,
+    pex: PexInbox,
 }
 
 /// What the session's helper tasks report back, besides peer messages.
@@ -54,6 +61,12 @@ pub(crate) enum Input {
     Uploaded(PeerKey, BlockRef),
     /// An outbound stream, with the have-state our handshake carried.
     Dialed(Box<Result<(PeerStream, HaveState), String>>, PeerSource),
+}
+
+/// Whom to dial: an address (the peer's identity comes with the connection) or an identity.
+enum Target {
+    Address(Multiaddr),
+    Peer(PeerId, Vec<Multiaddr>),
 }
 
 /// What a writer task sends.
@@ -88,6 +101,11 @@ pub(crate) struct Session {
     progress_due: Option<Instant>,
     last_published: Instant,
     completed: bool,
+    /// Announce to and look up in the DHT (the node runs one and the torrent is public).
+    use_dht: bool,
+    lookup: Lookup,
+    /// Peer exchange, unless the node has it off or the torrent is private.
+    pex: Option<shoal_swarm::PexState<PeerId>>,
 }
 
 impl Session {
@@ -95,15 +113,20 @@ impl Session {
         engine: Engine,
         storage: Arc<Storage>,
         node: NodeHandle,
-        limits: Limits,
+        private: bool,
         progress: watch::Sender<TorrentProgress>,
     ) -> std::io::Result<(Self, Inputs)> {
+        let limits = node.limits();
         let info_hash = storage.info_hash();
         let disk = Disk::start(storage.clone(), &info_hash.to_hex()[..8])?;
         let validator = Arc::new(Validator::new(info_hash, *engine.geometry()));
         let (input_tx, others) = mpsc::unbounded_channel();
         let (message_tx, messages) = mpsc::channel(PEER_MESSAGE_QUEUE);
         let completed = engine.is_complete();
+        let use_dht = node.dht_enabled() && !private;
+        let pex =
+            (node.pex_enabled() && !private).then(|| shoal_swarm::PexState::new(node.pex_timing()));
+        let pex_inbox = discovery::pex_inbox(&node, info_hash, pex.is_some());
         let session = Self {
             info_hash,
             engine,
@@ -121,8 +144,16 @@ impl Session {
             progress_due: None,
             last_published: Instant::now(),
             completed,
+            use_dht,
+            lookup: Lookup::default(),
+            pex,
         };
-        Ok((session, Inputs { messages, others }))
+        let inputs = Inputs {
+            messages,
+            others,
+            pex: pex_inbox,
+        };
+        Ok((session, inputs))
     }
 
     pub(crate) async fn run(
@@ -134,11 +165,16 @@ impl Session {
         let span = info_span!("torrent", info_hash = %self.info_hash);
         async move {
             self.publish_progress();
+            self.start_discovery().await;
             loop {
-                let deadline = match (self.engine.poll_timeout(), self.progress_due) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                }
+                let deadline = [
+                    self.engine.poll_timeout(),
+                    self.progress_due,
+                    self.discovery_deadline(),
+                ]
+                .into_iter()
+                .flatten()
+                .min()
                 .map(tokio::time::Instant::from_std);
                 let timer = async {
                     match deadline {
@@ -150,6 +186,8 @@ impl Session {
                     Some((key, message)) = inputs.messages.recv() => self.on_message(key, message),
                     Some(input) = inputs.others.recv() => self.on_input(input),
                     Some(stream) = streams.recv() => self.on_stream(stream, PeerSource::Incoming, None),
+                    Some((from, message)) = inputs.pex.recv() => self.on_pex(from, message),
+                    found = self.lookup.next_provider() => self.on_provider(found),
                     command = commands.recv() => match command {
                         Some(TorrentCommand::Stop(done)) => {
                             self.stop().await;
@@ -162,7 +200,11 @@ impl Session {
                             return;
                         }
                     },
-                    () = timer => self.engine.handle_timeout(Instant::now()),
+                    () = timer => {
+                        let now = Instant::now();
+                        self.engine.handle_timeout(now);
+                        self.on_discovery_timer(now).await;
+                    }
                 }
                 self.perform_actions();
                 self.publish_progress();
@@ -188,7 +230,7 @@ impl Session {
             Input::Closed(key, reason) => {
                 if let Some(link) = self.peers.remove(&key) {
                     debug!(peer = %link.info.peer_id, %reason, "peer stream closed");
-                    self.keys.remove(&link.info.peer_id);
+                    self.forget(&link.info.peer_id);
                     self.handle(Event::PeerDisconnected { peer: key });
                 }
             }
@@ -203,7 +245,10 @@ impl Session {
 
     fn on_command(&mut self, command: TorrentCommand) {
         match command {
-            TorrentCommand::AddPeer(address, source) => self.dial(address, source),
+            TorrentCommand::AddPeer(address, source) => self.dial(Target::Address(address), source),
+            TorrentCommand::AddPeerId(peer, addresses, source) => {
+                self.dial(Target::Peer(peer, addresses), source);
+            }
             TorrentCommand::Status(reply) => {
                 let peers = self
                     .peers
@@ -216,6 +261,7 @@ impl Session {
                 let _ = reply.send(TorrentStatus {
                     stats: self.engine.stats(),
                     peers,
+                    pex: self.pex.as_ref().map(|p| p.stats()).unwrap_or_default(),
                 });
             }
             TorrentCommand::Stop(_) => {}
@@ -231,7 +277,12 @@ impl Session {
     }
 
     /// Connects to a peer and opens a piece-exchange stream, in the background.
-    fn dial(&self, address: Multiaddr, source: PeerSource) {
+    fn dial(&self, target: Target, source: PeerSource) {
+        if let Target::Peer(peer, _) = &target {
+            if self.keys.contains_key(peer) || *peer == self.node.peer_id() {
+                return;
+            }
+        }
         let node = self.node.clone();
         let handshake = self.our_handshake();
         let limits = self.limits.clone();
@@ -239,7 +290,11 @@ impl Session {
         let known: Vec<PeerId> = self.keys.keys().copied().collect();
         tokio::spawn(async move {
             let result = async {
-                let peer = node.dial(address).await.map_err(|e| e.to_string())?;
+                let peer = match target {
+                    Target::Address(address) => node.dial(address).await,
+                    Target::Peer(peer, addresses) => node.dial_peer(peer, addresses).await,
+                }
+                .map_err(|e| e.to_string())?;
                 if peer == node.peer_id() || known.contains(&peer) {
                     return Err(format!("already connected to {peer}"));
                 }
@@ -302,6 +357,9 @@ impl Session {
         let messages = self.message_tx.clone();
         let reader = tokio::spawn(read_loop(key, reader, self.validator.clone(), messages, tx));
         info!(%peer, ?source, "peer connected");
+        if let Some(pex) = &mut self.pex {
+            pex.peer_connected(peer, Instant::now());
+        }
         self.peers.insert(
             key,
             PeerLink {
@@ -325,7 +383,14 @@ impl Session {
     fn drop_peer(&mut self, key: PeerKey) {
         if let Some(link) = self.peers.remove(&key) {
             link.reader.abort();
-            self.keys.remove(&link.info.peer_id);
+            self.forget(&link.info.peer_id);
+        }
+    }
+
+    fn forget(&mut self, peer: &PeerId) {
+        self.keys.remove(peer);
+        if let Some(pex) = &mut self.pex {
+            pex.peer_disconnected(peer);
         }
     }
 
@@ -447,6 +512,7 @@ impl Session {
     }
 
     async fn stop(&mut self) {
+        self.stop_discovery().await;
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
             self.drop_peer(key);

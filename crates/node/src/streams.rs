@@ -13,7 +13,7 @@ use futures::io::{ReadHalf, WriteHalf};
 use futures::{AsyncReadExt, StreamExt};
 use libp2p::{PeerId, Stream, StreamProtocol};
 use shoal_metainfo::InfoHash;
-use shoal_wire::{Handshake, Message, PIECES_PROTOCOL};
+use shoal_wire::{Handshake, Message, PIECES_PROTOCOL, PexMessage};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -55,10 +55,16 @@ pub struct Limits {
     pub download: Option<SharedBucket>,
 }
 
-/// Which torrent gets the streams for which info-hash.
+/// Where a torrent's PEX messages go: the sender and the message.
+pub(crate) type PexSink = mpsc::Sender<(PeerId, PexMessage)>;
+
+/// Which torrent gets the streams (and PEX messages) for which info-hash.
 #[derive(Debug, Clone, Default)]
 pub struct Router {
     torrents: Arc<RwLock<HashMap<InfoHash, mpsc::Sender<PeerStream>>>>,
+    pex: Arc<RwLock<HashMap<InfoHash, PexSink>>>,
+    /// Info dictionaries served to magnet-link peers.
+    metadata: Arc<RwLock<HashMap<InfoHash, bytes::Bytes>>>,
 }
 
 impl Router {
@@ -73,6 +79,35 @@ impl Router {
         if let Ok(mut map) = self.torrents.write() {
             map.remove(info_hash);
         }
+        if let Ok(mut map) = self.pex.write() {
+            map.remove(info_hash);
+        }
+        if let Ok(mut map) = self.metadata.write() {
+            map.remove(info_hash);
+        }
+    }
+
+    /// Serves `info_bytes` to peers asking for the metadata of `info_hash`. Torrents do this
+    /// themselves with their exact info bytes; tests use it to make a peer that lies.
+    pub fn register_metadata(&self, info_hash: InfoHash, info_bytes: bytes::Bytes) {
+        if let Ok(mut map) = self.metadata.write() {
+            map.insert(info_hash, info_bytes);
+        }
+    }
+
+    pub(crate) fn info_bytes(&self, info_hash: &InfoHash) -> Option<bytes::Bytes> {
+        self.metadata.read().ok()?.get(info_hash).cloned()
+    }
+
+    /// Routes PEX messages for `info_hash` to `sink` from now on.
+    pub(crate) fn register_pex(&self, info_hash: InfoHash, sink: PexSink) {
+        if let Ok(mut map) = self.pex.write() {
+            map.insert(info_hash, sink);
+        }
+    }
+
+    pub(crate) fn pex_sink(&self, info_hash: &InfoHash) -> Option<PexSink> {
+        self.pex.read().ok()?.get(info_hash).cloned()
     }
 
     fn sink(&self, info_hash: &InfoHash) -> Option<mpsc::Sender<PeerStream>> {

@@ -71,6 +71,20 @@ impl TorrentHandle {
             .map_err(|_| NodeError::Stopped)
     }
 
+    /// Connects to a peer known by identity, at `addresses` or wherever the node knows it
+    /// listens, and trades with it.
+    pub async fn add_peer_id(
+        &self,
+        peer: libp2p::PeerId,
+        addresses: Vec<Multiaddr>,
+        source: PeerSource,
+    ) -> Result<(), NodeError> {
+        self.commands
+            .send(TorrentCommand::AddPeerId(peer, addresses, source))
+            .await
+            .map_err(|_| NodeError::Stopped)
+    }
+
     /// Progress updates; `borrow()` gives the latest.
     pub fn progress(&self) -> watch::Receiver<TorrentProgress> {
         self.progress.clone()
@@ -151,11 +165,15 @@ pub(crate) async fn add(node: &NodeHandle, add: AddTorrent) -> Result<TorrentHan
         engine,
         Arc::new(opened.storage),
         node.clone(),
-        node.limits(),
+        add.torrent.info.private,
         progress_tx,
     )
     .map_err(|e| NodeError::Storage(format!("cannot start disk threads: {e}")))?;
     node.router().register(info_hash, stream_tx);
+    node.router().register_metadata(
+        info_hash,
+        bytes::Bytes::from(add.torrent.info_bytes.clone()),
+    );
     let router = node.router();
     tokio::spawn(async move {
         session.run(inputs, streams, inbox).await;

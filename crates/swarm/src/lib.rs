@@ -63,6 +63,26 @@
 //!   or a sender in 2 corrupt pieces, is banned. A failed piece is downloaded again, from
 //!   peers that did not send blocks of it whenever one has it.
 //!
+//! # Peer exchange and metadata
+//!
+//! Two smaller state machines, beside the engine and driven the same way:
+//!
+//! - [`PexState`] (`/shoal/pex/1`, frames in shoal-wire: `bincode(info-hash, added:
+//!   [(peer-id, addrs)], dropped: [peer-id])`, at most 50 + 50) — per torrent, which peers are
+//!   connected and what each was last told. [`PexState::poll_send`] at
+//!   [`PexState::next_due`] yields a [`PexUpdate`] per due peer: first one 5 s after it
+//!   connects listing the connected peers, then every 60 s only what changed (at most 50
+//!   added and 50 dropped, the rest next time; a peer is "dropped" only for those told of it).
+//!   [`PexState::on_received`] polices the other direction: more than one message per 45 s or
+//!   over the counts is a violation, [`PexVerdict::Throttle`] thrice, then
+//!   [`PexVerdict::Drop`]. Generic over the peer identity, so it needs no libp2p.
+//! - [`MetadataFetch`] (`/shoal/metadata/1`: Request {info-hash, piece} answered by Data
+//!   {piece, total_len} + up to 16 KiB, or Reject) — fetches one torrent's info dictionary
+//!   from one peer: piece 0 first, which tells the size (1 byte to 16 MiB, allocated only
+//!   then), then the other pieces pipelined; every Data is checked against what was asked
+//!   and announced, and [`MetadataFetch::finish`] hands out the bytes only if their SHA-1 is
+//!   the info-hash.
+//!
 //! Not here (yet): keep-alives and idle timeouts (the node's transport has them), upload rate
 //! limits, piece priorities, super-seeding, dropping seed-to-seed connections.
 //!
@@ -115,7 +135,9 @@ mod config;
 mod error;
 mod event;
 mod messages;
+mod metadata;
 mod peer;
+mod pex;
 mod picker;
 mod rate;
 mod requests;
@@ -126,6 +148,8 @@ mod upload;
 pub use config::SwarmConfig;
 pub use error::SwarmError;
 pub use event::{Action, BanReason, DisconnectReason, Event, PeerKey};
+pub use metadata::{MetadataError, MetadataFetch};
+pub use pex::{PexConfig, PexState, PexStats, PexUpdate, PexVerdict};
 pub use requests::queue_depth;
 pub use stats::{PeerSnapshot, TorrentStats};
 pub use torrent::Torrent;

@@ -323,7 +323,7 @@ impl Torrent {
 
 /// `t + d` for config-sized durations; an absurd duration (past what `Instant` can hold) means
 /// "about 34 years", never a panic.
-fn after(t: Instant, d: Duration) -> Instant {
+pub(crate) fn after(t: Instant, d: Duration) -> Instant {
     t.checked_add(d)
         .or_else(|| t.checked_add(Duration::from_secs(1 << 30)))
         .unwrap_or(t)

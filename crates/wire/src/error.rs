@@ -9,8 +9,9 @@ use crate::message::MessageKind;
 /// needs; any of them received from a peer is a reason to close that stream.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WireError {
-    /// The length prefix announces (or an outgoing message would need) more than
-    /// [`crate::MAX_FRAME_LEN`] payload bytes. Reported on the 4-byte prefix alone, before the
+    /// The length prefix announces (or an outgoing message would need) more than the
+    /// protocol's frame limit `max` ([`crate::MAX_FRAME_LEN`], [`crate::PEX_MAX_FRAME_LEN`] or
+    /// [`crate::METADATA_MAX_FRAME_LEN`]) in payload bytes. Reported on the 4-byte prefix alone, before the
     /// frame arrives. For an outgoing Piece or bitfield too big to even copy, `len` is the size
     /// of that data alone.
     #[error("frame of {len} bytes exceeds the {max}-byte limit")]
@@ -100,4 +101,53 @@ pub enum WireError {
     /// A handshake bitfield with bits set past the last piece.
     #[error("bitfield of {len} pieces has bits set past the last piece")]
     BitfieldSpareBits { len: u32 },
+
+    /// A `/shoal/pex/1` or `/shoal/metadata/1` message decoded but did not use the whole frame.
+    #[error("{protocol} frame of {len} bytes has {extra} trailing bytes")]
+    ProtocolTrailingBytes {
+        protocol: &'static str,
+        len: usize,
+        extra: usize,
+    },
+
+    /// Serialising an outgoing `/shoal/pex/1` or `/shoal/metadata/1` message failed (not
+    /// expected with shoal's plain types).
+    #[error("could not encode a {protocol} message: {detail}")]
+    ProtocolEncode {
+        protocol: &'static str,
+        detail: String,
+    },
+
+    /// A PEX message announcing more added peers than [`crate::PEX_MAX_ADDED`].
+    #[error("PEX message adds {count} peers, more than the limit of {max}")]
+    PexTooManyAdded { count: usize, max: usize },
+
+    /// A PEX message announcing more dropped peers than [`crate::PEX_MAX_DROPPED`].
+    #[error("PEX message drops {count} peers, more than the limit of {max}")]
+    PexTooManyDropped { count: usize, max: usize },
+
+    /// An added peer (at position `index` of the list) with more addresses than
+    /// [`crate::PEX_MAX_ADDRS_PER_PEER`].
+    #[error("PEX added peer #{index} has {count} addresses, more than the limit of {max}")]
+    PexTooManyAddrs {
+        index: usize,
+        count: usize,
+        max: usize,
+    },
+
+    /// A peer id (added or dropped) that is empty or longer than [`crate::PEX_MAX_PEER_ID_LEN`].
+    #[error("PEX peer id of {len} bytes: must be 1 to {max} bytes")]
+    PexPeerIdLen { len: usize, max: usize },
+
+    /// An address that is empty or longer than [`crate::PEX_MAX_ADDR_LEN`].
+    #[error("PEX address of {len} bytes: must be 1 to {max} bytes")]
+    PexAddrLen { len: usize, max: usize },
+
+    /// A metadata Data message whose `total_len` is 0 or over [`crate::MAX_METADATA_LEN`].
+    #[error("metadata total length {total_len} bytes: must be 1 to {max} bytes")]
+    MetadataTotalLen { total_len: u32, max: u32 },
+
+    /// A metadata Data message carrying more than [`crate::METADATA_PIECE_LEN`] bytes.
+    #[error("metadata piece {piece} carries {len} bytes, more than the {max}-byte piece size")]
+    MetadataPieceTooLong { piece: u32, len: usize, max: u32 },
 }

@@ -2,10 +2,9 @@
 //! layout). Encoding appends to a `BytesMut`; decoding takes whole frames off the front of one.
 
 use bincode::config::{Configuration, Limit, LittleEndian, Varint};
-use bincode::enc::write::Writer;
-use bincode::error::{DecodeError, EncodeError};
-use bytes::{Buf, BufMut, BytesMut};
+use bytes::{Buf, BytesMut};
 
+use crate::codec::{BytesWriter, append_frame, complete_frame_len, malformed};
 use crate::error::WireError;
 use crate::limits::{LEN_PREFIX_LEN, MAX_FRAME_LEN, MAX_HANDSHAKE_OVERHEAD};
 use crate::message::{Block, HaveState, Message};
@@ -38,27 +37,9 @@ pub fn encode(message: &Message, buf: &mut BytesMut) -> Result<(), WireError> {
         });
     }
 
-    let start = buf.len();
-    buf.reserve(LEN_PREFIX_LEN + MAX_HANDSHAKE_OVERHEAD + bulk);
-    buf.put_u32(0); // patched below, once the payload length is known
-    if let Err(err) = encode_payload(message, buf) {
-        buf.truncate(start);
-        return Err(err);
-    }
-    let len = buf.len() - start - LEN_PREFIX_LEN;
-    match u32::try_from(len) {
-        Ok(prefix) if len <= MAX_FRAME_LEN => {
-            buf[start..start + LEN_PREFIX_LEN].copy_from_slice(&prefix.to_be_bytes());
-            Ok(())
-        }
-        _ => {
-            buf.truncate(start);
-            Err(WireError::FrameTooLarge {
-                len,
-                max: MAX_FRAME_LEN,
-            })
-        }
-    }
+    append_frame(buf, MAX_FRAME_LEN, MAX_HANDSHAKE_OVERHEAD + bulk, |buf| {
+        encode_payload(message, buf)
+    })
 }
 
 fn encode_payload(message: &Message, buf: &mut BytesMut) -> Result<(), WireError> {
@@ -77,16 +58,6 @@ fn encode_payload(message: &Message, buf: &mut BytesMut) -> Result<(), WireError
     Ok(())
 }
 
-/// Lets bincode append to a `BytesMut` without an intermediate `Vec`.
-struct BytesWriter<'a>(&'a mut BytesMut);
-
-impl Writer for BytesWriter<'_> {
-    fn write(&mut self, bytes: &[u8]) -> Result<(), EncodeError> {
-        self.0.extend_from_slice(bytes);
-        Ok(())
-    }
-}
-
 /// Takes the first complete frame off the front of `buf` and decodes it.
 ///
 /// - `Ok(None)`: `buf` holds no complete frame yet (it may hold part of one); nothing is
@@ -102,21 +73,10 @@ impl Writer for BytesWriter<'_> {
 /// A Piece's data is not copied: [`Block::data`] is a view into `buf`'s memory. Decoding does
 /// not check the message against a torrent: run [`crate::Validator::check_incoming`] for that.
 pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Message>, WireError> {
-    let Some(&[a, b, c, d]) = buf.get(..LEN_PREFIX_LEN) else {
+    let Some(len) = complete_frame_len(buf, MAX_FRAME_LEN)? else {
         return Ok(None);
     };
-    let len = u32::from_be_bytes([a, b, c, d]) as usize;
-    if len > MAX_FRAME_LEN {
-        return Err(WireError::FrameTooLarge {
-            len,
-            max: MAX_FRAME_LEN,
-        });
-    }
     let total = LEN_PREFIX_LEN + len;
-    if buf.len() < total {
-        buf.reserve(total - buf.len());
-        return Ok(None);
-    }
     if len == 0 {
         buf.advance(LEN_PREFIX_LEN);
         return Ok(Some(Message::KeepAlive));
@@ -148,35 +108,9 @@ pub fn decode_frame(buf: &mut BytesMut) -> Result<Option<Message>, WireError> {
 /// Decodes one payload; returns it with the number of payload bytes its bincode value used.
 fn decode_payload(payload: &[u8]) -> Result<(Decoded, usize), WireError> {
     let (value, used): (Payload<'_>, usize) =
-        bincode::serde::borrow_decode_from_slice(payload, CONFIG).map_err(|err| {
-            WireError::Malformed {
-                len: payload.len(),
-                first_byte: payload.first().copied().unwrap_or_default(),
-                detail: describe(&err),
-            }
-        })?;
+        bincode::serde::borrow_decode_from_slice(payload, CONFIG)
+            .map_err(|err| malformed(payload, &err, MAX_FRAME_LEN))?;
     Ok((value.decode()?, used))
-}
-
-/// bincode's own `Display` prints its enum's debug form; say the common cases in words.
-fn describe(err: &DecodeError) -> String {
-    let name = |t: &bincode::error::IntegerType| match t {
-        bincode::error::IntegerType::Reserved => "reserved marker byte".to_owned(),
-        other => format!("{other:?}").to_lowercase(),
-    };
-    match err {
-        DecodeError::UnexpectedEnd { .. } => "the payload ends in the middle of a field".into(),
-        DecodeError::InvalidIntegerType { expected, found } => format!(
-            "a varint that should hold a {} holds a {}",
-            name(expected),
-            name(found)
-        ),
-        DecodeError::LimitExceeded => {
-            format!("a length field claims more than the {MAX_FRAME_LEN}-byte frame limit")
-        }
-        DecodeError::OtherString(text) => text.clone(),
-        other => other.to_string(),
-    }
 }
 
 #[cfg(test)]

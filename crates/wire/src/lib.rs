@@ -3,7 +3,10 @@
 //!
 //! It owns the `/shoal/pieces/1` messages ([`Message`]), [`Bitfield`], the frame codec
 //! ([`encode`], [`decode_frame`]) and the validation of every field against a torrent
-//! ([`Validator`]). It does no I/O and keeps no connection state (which message may come when,
+//! ([`Validator`]); and the messages and framing of the two side protocols, peer exchange
+//! (`/shoal/pex/1`: [`PexMessage`], [`encode_pex`], [`decode_pex`]) and metadata exchange
+//! (`/shoal/metadata/1`: [`MetadataMessage`], [`encode_metadata`], [`decode_metadata`],
+//! [`metadata_reply`]). It does no I/O and keeps no connection state (which message may come when,
 //! e.g. the handshake first and once, is shoal-swarm's concern): shoal-swarm decides what to
 //! send, shoal-node moves bytes.
 //!
@@ -27,6 +30,31 @@
 //! A Piece's data is appended after its header when encoding (one copy into the output buffer)
 //! and sliced out of the received buffer when decoding (no copy: [`Block::data`] shares the
 //! frame's memory).
+//!
+//! ## `/shoal/pex/1` and `/shoal/metadata/1`
+//!
+//! Both use the same `len:u32 (big-endian) payload[len]` frame, with bincode 2's standard
+//! configuration, their own frame limit checked on the prefix, and trailing bytes refused:
+//!
+//! ```text
+//! pex      = bincode(info-hash: 20 bytes,
+//!                    added: [(peer-id: bytes, addrs: [bytes])],   at most 50, 8 addrs each
+//!                    dropped: [peer-id: bytes])                   at most 50
+//! metadata = bincode(0, info-hash, piece)                  Request
+//!          | bincode(1, piece, total_len) data             Data: the rest of the frame
+//!          | bincode(2, piece)                             Reject
+//! ```
+//!
+//! Lists and byte strings are a varint count, then the items. Peer ids (1 to
+//! [`PEX_MAX_PEER_ID_LEN`] bytes) and multiaddrs (1 to [`PEX_MAX_ADDR_LEN`] bytes) are libp2p's
+//! binary forms; [`PexMessage::check`] applies every limit, on both sides, and decoding
+//! borrows from the frame and caps every list, so it allocates no more than the frame holds
+//! ([`PEX_MAX_FRAME_LEN`]: 58 172 bytes, exactly the largest valid message). Metadata pieces are
+//! [`METADATA_PIECE_LEN`] (16 KiB) of an info dictionary of at most [`MAX_METADATA_LEN`]
+//! (16 MiB), the last piece shorter; a Data's data is sliced from the frame, not copied, and
+//! its `total_len` must be 1..=16 MiB and its data at most 16 KiB
+//! ([`METADATA_MAX_FRAME_LEN`] = 16 KiB + 32). Assembling and hash-checking the pieces is
+//! shoal-swarm's `MetadataFetch`.
 //!
 //! # Limits
 //!
@@ -85,10 +113,13 @@
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod bitfield;
+mod codec;
 mod error;
 mod frame;
 mod limits;
 mod message;
+mod metadata;
+mod pex;
 mod repr;
 mod validate;
 
@@ -101,5 +132,13 @@ pub use limits::{
 };
 pub use message::{
     Block, BlockRef, Handshake, HaveState, Message, MessageKind, PIECES_PROTOCOL, PROTOCOL_VERSION,
+};
+pub use metadata::{
+    MAX_METADATA_LEN, METADATA_MAX_FRAME_LEN, METADATA_PIECE_LEN, METADATA_PROTOCOL,
+    MetadataMessage, decode_metadata, encode_metadata, metadata_reply,
+};
+pub use pex::{
+    PEX_MAX_ADDED, PEX_MAX_ADDR_LEN, PEX_MAX_ADDRS_PER_PEER, PEX_MAX_DROPPED, PEX_MAX_FRAME_LEN,
+    PEX_MAX_PEER_ID_LEN, PEX_PROTOCOL, PexMessage, PexPeer, decode_pex, encode_pex,
 };
 pub use validate::Validator;

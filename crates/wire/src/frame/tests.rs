@@ -1,4 +1,4 @@
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use shoal_metainfo::{InfoHash, MAX_PIECES};
 
 use super::*;

@@ -1,0 +1,209 @@
+//! Starting a node: the swarm, its listeners, and the tasks that run it.
+
+use super::*;
+use driver::{AddressBook, Host};
+
+/// The identify protocol name: shoal nodes only ever talk to shoal nodes.
+const IDENTIFY_PROTOCOL: &str = "/shoal/id/1.0.0";
+/// How long `start` waits for the listeners to report their addresses.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections to one peer: one is the rule; a second covers a simultaneous dial.
+const MAX_CONNECTIONS_PER_PEER: u32 = 2;
+/// Incoming connections still in their handshake at once.
+const MAX_PENDING_INCOMING: u32 = 64;
+/// Commands queued to the host task before senders wait.
+const COMMAND_QUEUE: usize = 64;
+/// Events buffered for each subscriber; a slow subscriber misses the oldest.
+const EVENT_QUEUE: usize = 1024;
+
+fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeError> {
+    let keypair = identity::load_or_create(&config.data_dir)?;
+    let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
+        .with_tokio()
+        .with_other_transport(transport::build)
+        .map_err(|e| NodeError::Transport(e.to_string()))?
+        .with_behaviour(|key| Behaviour {
+            limits: connection_limits::Behaviour::new(
+                connection_limits::ConnectionLimits::default()
+                    .with_max_established(Some(config.max_connections))
+                    .with_max_established_per_peer(Some(MAX_CONNECTIONS_PER_PEER))
+                    .with_max_pending_incoming(Some(MAX_PENDING_INCOMING)),
+            ),
+            identify: identify::Behaviour::new(
+                identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+                    .with_agent_version(format!("shoal/{}", env!("CARGO_PKG_VERSION"))),
+            ),
+            ping: ping::Behaviour::new(ping::Config::new()),
+            kad: Toggle::from(
+                config
+                    .dht
+                    .enabled
+                    .then(|| dht::behaviour(key.public().to_peer_id(), &config.dht)),
+            ),
+            streams: libp2p_stream::Behaviour::new(),
+        })
+        .map_err(|e| NodeError::Transport(e.to_string()))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_connection_timeout))
+        .build();
+    Ok(swarm)
+}
+
+/// Starts a node: loads or creates its identity, listens, and returns once every listener has
+/// an address.
+pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+    let mut swarm = build_swarm(&config)?;
+    let peer_id = *swarm.local_peer_id();
+    let mut pending = Vec::new();
+    for addr in &config.listen {
+        ensure_port_free(addr)?;
+        let id = swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NodeError::Listen {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
+        pending.push((id, addr.clone()));
+    }
+    let listen_addrs = wait_for_listeners(&mut swarm, pending).await?;
+    let control = swarm.behaviour().streams.new_control();
+    let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
+    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let banned = Arc::new(RwLock::new(HashSet::new()));
+    let addresses = AddressBook::default();
+    for address in &listen_addrs {
+        // Provider records and identify carry the addresses we confirm; on a LAN or
+        // loopback testnet the listen addresses are the ones to reach us on.
+        swarm.add_external_address(address.clone());
+    }
+    let mut host = Host {
+        swarm,
+        events: events.clone(),
+        dials: HashMap::new(),
+        banned: banned.clone(),
+        addresses: addresses.clone(),
+        dht: Dht::new(&config.dht),
+    };
+    host.dht.join(&mut host.swarm);
+    let span = info_span!("node", %peer_id);
+    let bucket = |rate: Option<Rate>| {
+        rate.map(|r| {
+            Arc::new(Mutex::new(TokenBucket::new(
+                r,
+                r.0 / 4,
+                std::time::Instant::now(),
+            )))
+        })
+    };
+    let limits = Limits {
+        upload: bucket(config.upload_limit),
+        download: bucket(config.download_limit),
+    };
+    let router = Router::default();
+    let host_task = tokio::spawn(host.run(inbox).instrument(span.clone()));
+    let acceptor = tokio::spawn(
+        streams::accept_loop(control.clone(), router.clone(), limits.clone())
+            .instrument(span.clone()),
+    );
+    let pex_acceptor =
+        tokio::spawn(pex::accept_loop(control.clone(), router.clone()).instrument(span.clone()));
+    let metadata_acceptor =
+        tokio::spawn(metadata::accept_loop(control.clone(), router.clone()).instrument(span));
+    Ok(NodeHandle {
+        peer_id,
+        listen_addrs,
+        commands,
+        events,
+        control,
+        data_dir: config.data_dir,
+        router,
+        limits,
+        banned,
+        addresses,
+        dht_enabled: config.dht.enabled,
+        pex: config.pex,
+        pex_timing: config.pex_timing.clone(),
+        torrents: Arc::new(RwLock::new(Vec::new())),
+        tasks: Arc::new(tokio::sync::Mutex::new(vec![
+            host_task,
+            acceptor,
+            pex_acceptor,
+            metadata_acceptor,
+        ])),
+    })
+}
+
+/// libp2p-tcp sets SO_REUSEPORT on every listener, so a second process asking for a port that
+/// is taken would silently share it (and get half the connections). A plain bind without that
+/// option fails with "address in use" instead, which is what a user needs to hear.
+fn ensure_port_free(addr: &Multiaddr) -> Result<(), NodeError> {
+    use libp2p::multiaddr::Protocol;
+    let mut ip = None;
+    let mut port = None;
+    for part in addr.iter() {
+        match part {
+            Protocol::Ip4(v4) => ip = Some(std::net::IpAddr::V4(v4)),
+            Protocol::Ip6(v6) => ip = Some(std::net::IpAddr::V6(v6)),
+            Protocol::Tcp(p) => port = Some(p),
+            _ => {}
+        }
+    }
+    let (Some(ip), Some(port)) = (ip, port) else {
+        return Ok(());
+    };
+    if port == 0 {
+        return Ok(());
+    }
+    std::net::TcpListener::bind((ip, port))
+        .map(drop)
+        .map_err(|e| NodeError::Listen {
+            addr: addr.to_string(),
+            reason: e.to_string(),
+        })
+}
+
+async fn wait_for_listeners(
+    swarm: &mut Swarm<Behaviour>,
+    mut pending: Vec<(libp2p::core::transport::ListenerId, Multiaddr)>,
+) -> Result<Vec<Multiaddr>, NodeError> {
+    let mut addrs = Vec::new();
+    let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
+    while !pending.is_empty() {
+        let event = tokio::time::timeout_at(deadline, swarm.select_next_some())
+            .await
+            .map_err(|_| NodeError::Listen {
+                addr: pending[0].1.to_string(),
+                reason: "no address reported in time".into(),
+            })?;
+        match event {
+            SwarmEvent::NewListenAddr {
+                listener_id,
+                address,
+            } => {
+                pending.retain(|(id, _)| *id != listener_id);
+                addrs.push(address);
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Some((_, addr)) = pending.iter().find(|(id, _)| *id == listener_id) {
+                    return Err(NodeError::Listen {
+                        addr: addr.to_string(),
+                        reason: format!("{reason:?}"),
+                    });
+                }
+            }
+            SwarmEvent::ListenerError { listener_id, error } => {
+                if let Some((_, addr)) = pending.iter().find(|(id, _)| *id == listener_id) {
+                    return Err(NodeError::Listen {
+                        addr: addr.to_string(),
+                        reason: error.to_string(),
+                    });
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(addrs)
+}

@@ -1,0 +1,179 @@
+//! How a torrent finds peers besides the ones it is given: DHT announcements and provider
+//! lookups, and peer exchange with the peers it has.
+
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use shoal_metainfo::InfoHash;
+use shoal_swarm::PexVerdict;
+use shoal_wire::PexMessage;
+use tokio::sync::mpsc;
+use tracing::{debug, info};
+
+use super::{Session, Target};
+use crate::host::NodeHandle;
+use crate::peers::PeerSource;
+use crate::pex;
+
+/// While it has fewer peers than this, a fetching torrent keeps looking up providers.
+const PEER_TARGET: usize = 30;
+/// No more dials from PEX records once this many peers are connected.
+const MAX_PEERS: usize = 80;
+/// The first pause between lookups; it doubles after each lookup up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// PEX messages queued for a torrent; more are dropped (a flood costs the flooder).
+const PEX_QUEUE: usize = 64;
+
+pub(crate) type PexInbox = mpsc::Receiver<(PeerId, PexMessage)>;
+
+/// The torrent's PEX inbox; with PEX off nothing is routed to it.
+pub(super) fn pex_inbox(node: &NodeHandle, info_hash: InfoHash, enabled: bool) -> PexInbox {
+    let (sink, inbox) = mpsc::channel(PEX_QUEUE);
+    if enabled {
+        node.router().register_pex(info_hash, sink);
+    }
+    inbox
+}
+
+/// The provider lookups of one torrent.
+#[derive(Debug, Default)]
+pub(crate) struct Lookup {
+    running: Option<mpsc::UnboundedReceiver<PeerId>>,
+    next_at: Option<Instant>,
+    backoff: Duration,
+}
+
+impl Lookup {
+    /// The next provider of the running lookup; `None` once it has finished. Pending while no
+    /// lookup runs.
+    pub(super) async fn next_provider(&mut self) -> Option<PeerId> {
+        match &mut self.running {
+            Some(providers) => {
+                let found = providers.recv().await;
+                if found.is_none() {
+                    self.running = None;
+                }
+                found
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+impl Session {
+    /// Announces the torrent in the DHT and, if it is fetching, starts looking for providers.
+    pub(super) async fn start_discovery(&mut self) {
+        if !self.use_dht {
+            return;
+        }
+        if self.node.provide(self.info_hash).await.is_err() {
+            return;
+        }
+        if !self.completed {
+            self.start_lookup().await;
+        }
+    }
+
+    pub(super) async fn stop_discovery(&mut self) {
+        if self.use_dht {
+            let _ = self.node.stop_providing(self.info_hash).await;
+        }
+    }
+
+    async fn start_lookup(&mut self) {
+        self.lookup.next_at = None;
+        match self.node.find_providers(self.info_hash).await {
+            Ok(providers) => {
+                debug!("looking up providers");
+                self.lookup.running = Some(providers);
+            }
+            Err(e) => debug!(error = %e, "cannot look up providers"),
+        }
+    }
+
+    /// A provider from the running lookup (`None`: the lookup finished).
+    pub(super) fn on_provider(&mut self, found: Option<PeerId>) {
+        match found {
+            Some(peer) => self.dial(Target::Peer(peer, Vec::new()), PeerSource::Dht),
+            None if !self.completed && self.peers.len() < PEER_TARGET => {
+                let backoff = (self.lookup.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
+                self.lookup.backoff = backoff;
+                self.lookup.next_at = Some(Instant::now() + backoff);
+                debug!(
+                    peers = self.peers.len(),
+                    ?backoff,
+                    "too few peers; will look again"
+                );
+            }
+            None => {}
+        }
+    }
+
+    /// When the next lookup or PEX message is due.
+    pub(super) fn discovery_deadline(&self) -> Option<Instant> {
+        let pex = self.pex.as_ref().and_then(|p| p.next_due());
+        [self.lookup.next_at, pex].into_iter().flatten().min()
+    }
+
+    pub(super) async fn on_discovery_timer(&mut self, now: Instant) {
+        if self.lookup.next_at.is_some_and(|at| at <= now) {
+            self.lookup.next_at = None;
+            if !self.completed && self.peers.len() < PEER_TARGET {
+                self.start_lookup().await;
+            }
+        }
+        let Some(pex) = &mut self.pex else { return };
+        for update in pex.poll_send(now) {
+            let message = pex::message(&self.node, self.info_hash, &update);
+            pex::send(&self.node, update.to, message);
+        }
+    }
+
+    /// A PEX message from a peer: rate-checked, validated, and its new peers dialed.
+    pub(super) fn on_pex(&mut self, from: PeerId, message: PexMessage) {
+        let Some(pex) = &mut self.pex else { return };
+        let verdict = pex.on_received(
+            &from,
+            message.added.len(),
+            message.dropped.len(),
+            Instant::now(),
+        );
+        match verdict {
+            PexVerdict::Accept => {}
+            PexVerdict::Throttle => {
+                debug!(peer = %from, "ignored a PEX message over the limits");
+                return;
+            }
+            PexVerdict::Drop => {
+                self.drop_for_pex(from, "PEX messages over the limits, repeatedly".into());
+                return;
+            }
+        }
+        let records: Result<Vec<_>, String> = message.added.iter().map(pex::parse_peer).collect();
+        let records = match records {
+            Ok(records) => records,
+            Err(reason) => {
+                self.drop_for_pex(from, reason);
+                return;
+            }
+        };
+        for (peer, addresses) in records {
+            if self.peers.len() >= MAX_PEERS {
+                break;
+            }
+            if self.node.is_banned(&peer) || addresses.is_empty() {
+                continue;
+            }
+            self.dial(Target::Peer(peer, addresses), PeerSource::Pex);
+        }
+    }
+
+    fn drop_for_pex(&mut self, peer: PeerId, reason: String) {
+        info!(%peer, %reason, "dropping peer");
+        if let Some(&key) = self.keys.get(&peer) {
+            self.drop_peer(key);
+            self.handle(shoal_swarm::Event::PeerDisconnected { peer: key });
+        }
+    }
+}
