@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# A small swarm on 127.0.0.1: one `shoal seed` and N `shoal get` processes fetch a random file,
-# every copy is compared with the original, and the times are printed.
+# A trackerless swarm on 127.0.0.1: a `shoal node` bootstrap node, one `shoal seed` and N
+# `shoal get` processes that know only a bare magnet link (no peers, no trackers) and the
+# bootstrap address. They find the seeder through the DHT, each other through the DHT and PEX,
+# fetch the metadata from peers, and download; every copy is compared with the original.
 #
 #   scripts/demo.sh [LEECHERS] [SIZE_MIB]      (defaults: 4 leechers, 64 MiB)
 #
@@ -25,37 +27,44 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
+# Waits until FILE has a line starting with PREFIX; prints its second field.
+wait_line() {
+  for _ in $(seq 100); do
+    grep -q "^$2 " "$1" 2>/dev/null && break
+    sleep 0.1
+  done
+  grep -m1 "^$2 " "$1" | cut -d' ' -f2
+}
+
 echo "== making ${SIZE_MIB} MiB of random content in $WORK"
 mkdir -p "$WORK/seed"
 head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/seed/content.bin"
-"$SHOAL" create "$WORK/seed/content.bin" -o "$WORK/content.torrent" >/dev/null
+
+echo "== starting a bootstrap node"
+"$SHOAL" node --listen "$LOOPBACK" --data-dir "$WORK/boot" >"$WORK/boot.out" 2>"$WORK/boot.err" &
+PIDS+=($!)
+BOOT="$(wait_line "$WORK/boot.out" listen)"
+[ -n "$BOOT" ] || { echo "the bootstrap node did not start:"; cat "$WORK/boot.err"; exit 1; }
+echo "   $BOOT"
 
 echo "== starting the seeder"
-"$SHOAL" seed "$WORK/seed/content.bin" --torrent "$WORK/content.torrent" --listen "$LOOPBACK" \
+"$SHOAL" seed "$WORK/seed/content.bin" --listen "$LOOPBACK" --bootstrap "$BOOT" \
   >"$WORK/seed.out" 2>"$WORK/seed.err" &
 PIDS+=($!)
-for _ in $(seq 100); do
-  grep -q '^magnet ' "$WORK/seed.out" 2>/dev/null && break
-  sleep 0.1
-done
-SEEDER="$(grep -m1 '^listen ' "$WORK/seed.out" | cut -d' ' -f2)"
-[ -n "$SEEDER" ] || { echo "the seeder did not start:"; cat "$WORK/seed.err"; exit 1; }
-echo "   $SEEDER"
+MAGNET="$(wait_line "$WORK/seed.out" magnet)"
+[ -n "$MAGNET" ] || { echo "the seeder did not start:"; cat "$WORK/seed.err"; exit 1; }
+# Keep only the info-hash: the leechers must find everything else themselves.
+BARE="$(echo "$MAGNET" | sed -E 's/^(magnet:\?xt=urn:btih:[0-9a-fA-F]+).*/\1/')"
+echo "   $BARE"
 
-echo "== $LEECHERS leechers fetch it (each also given the leechers started before it)"
+echo "== $LEECHERS leechers fetch it from the bare magnet link and the bootstrap address"
 START=$(date +%s.%N)
-PEERS=(--peer "$SEEDER")
 GETS=()
 for i in $(seq "$LEECHERS"); do
-  "$SHOAL" get "$WORK/content.torrent" -o "$WORK/leech$i" "${PEERS[@]}" --listen "$LOOPBACK" \
+  "$SHOAL" get "$BARE" -o "$WORK/leech$i" --bootstrap "$BOOT" --listen "$LOOPBACK" \
     --exit-when-done >"$WORK/leech$i.out" 2>"$WORK/leech$i.err" &
   GETS+=($!)
   PIDS+=($!)
-  for _ in $(seq 50); do
-    grep -q '^listen ' "$WORK/leech$i.out" 2>/dev/null && break
-    sleep 0.1
-  done
-  PEERS+=(--peer "$(grep -m1 '^listen ' "$WORK/leech$i.out" | cut -d' ' -f2)")
 done
 
 failed=0

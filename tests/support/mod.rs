@@ -1,8 +1,10 @@
 //! Shared helpers for the end-to-end tests: running the `shoal` binary, making file trees.
 #![allow(dead_code)] // each test file uses its own subset
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The `shoal` binary built for these tests.
 pub fn shoal_bin() -> PathBuf {
@@ -62,4 +64,85 @@ pub fn write_tree(root: &Path, files: &[(&str, usize)], seed: u64) {
         }
         std::fs::write(&path, pseudo_random(*size, seed + i as u64)).expect("write test file");
     }
+}
+
+/// A `shoal` process in the background, killed when dropped so a failed assertion never
+/// leaves one behind.
+pub struct Running {
+    pub child: Child,
+    stdout: BufReader<ChildStdout>,
+    /// Where its stderr (logs at `debug` for shoal) goes, shown when a wait fails.
+    stderr: PathBuf,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    /// Reads stdout lines until one starts with `prefix`; returns the rest of it, trimmed.
+    pub fn line_starting(&mut self, prefix: &str) -> String {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            let n = self.stdout.read_line(&mut line).expect("read stdout");
+            assert!(n > 0, "no {prefix:?} line before the output ended");
+            if let Some(rest) = line.trim_end().strip_prefix(prefix) {
+                return rest.trim().to_owned();
+            }
+        }
+    }
+
+    /// Waits for the process to exit, killing it and failing the test after `limit`.
+    pub fn wait_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("poll the child") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let log = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "shoal did not exit within {limit:?}; the end of its log:\n{}",
+                    tail.join("\n")
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Starts `shoal ARGS` in `dir` with stdout piped and stderr (debug logs) in a file there.
+pub fn spawn(dir: &Path, args: &[&str]) -> Running {
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stderr = dir.join(format!("shoal-{n}.stderr"));
+    let log = std::fs::File::create(&stderr).expect("create the log file");
+    let mut child = Command::new(shoal_bin())
+        .args(args)
+        .current_dir(dir)
+        .env("RUST_LOG", "shoal_node=debug,info")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("shoal starts");
+    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    Running {
+        child,
+        stdout,
+        stderr,
+    }
+}
+
+/// The number after `key=` in a `key=value ...` line.
+pub fn field(line: &str, key: &str) -> u64 {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
 }

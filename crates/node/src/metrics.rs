@@ -18,8 +18,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tracing::debug;
 
+use crate::dht::DhtStats;
 use crate::error::NodeError;
 use crate::host::NodeHandle;
+use crate::peers::PeerSource;
 use crate::progress::TorrentStatus;
 
 /// Binds `addr` and serves the node's figures until the returned task is aborted.
@@ -77,7 +79,8 @@ async fn answer(
     let statuses = node.torrent_statuses().await;
     match request.uri().path() {
         "/stats" => {
-            let body = stats_json(&node, &statuses).to_string();
+            let dht = node.dht_stats().await.unwrap_or_default();
+            let body = stats_json(&node, &dht, &statuses).to_string();
             reply(StatusCode::OK, "application/json", body)
         }
         "/metrics" => reply(
@@ -93,8 +96,13 @@ async fn answer(
     }
 }
 
-/// The `/stats` document: the node, and per torrent its figures and peers (with sources).
-pub fn stats_json(node: &NodeHandle, statuses: &[(String, TorrentStatus)]) -> Value {
+/// The `/stats` document: the node and its DHT, and per torrent its figures, its PEX counters
+/// and its peers (with the source that found each).
+pub fn stats_json(
+    node: &NodeHandle,
+    dht: &DhtStats,
+    statuses: &[(String, TorrentStatus)],
+) -> Value {
     let torrents: Vec<Value> = statuses
         .iter()
         .map(|(info_hash, status)| {
@@ -138,11 +146,46 @@ pub fn stats_json(node: &NodeHandle, statuses: &[(String, TorrentStatus)]) -> Va
                 "banned_peers": s.banned_peers,
                 "time_to_first_byte_ms": s.time_to_first_byte.map(|d| d.as_millis() as u64),
                 "time_to_complete_ms": s.time_to_complete.map(|d| d.as_millis() as u64),
+                "peers_by_source": peers_by_source(status),
+                "pex": {
+                    "sent": status.pex.sent,
+                    "added_sent": status.pex.added_sent,
+                    "dropped_sent": status.pex.dropped_sent,
+                    "received": status.pex.received,
+                    "accepted": status.pex.accepted,
+                    "throttled": status.pex.throttled,
+                    "dropped_peers": status.pex.dropped_peers,
+                },
                 "peers": peers,
             })
         })
         .collect();
-    json!({ "peer_id": node.peer_id().to_string(), "torrents": torrents })
+    json!({
+        "peer_id": node.peer_id().to_string(),
+        "dht": {
+            "enabled": node.dht_enabled(),
+            "routing_peers": dht.routing_peers,
+            "provided_keys": dht.provided_keys,
+            "announces": dht.announces,
+            "lookups": dht.lookups,
+            "providers_found": dht.providers_found,
+        },
+        "torrents": torrents,
+    })
+}
+
+/// How many connected peers each source found.
+fn peers_by_source(status: &TorrentStatus) -> Value {
+    let mut counts = serde_json::Map::new();
+    for source in PeerSource::ALL {
+        let n = status
+            .peers
+            .iter()
+            .filter(|p| p.info.source == source)
+            .count();
+        counts.insert(source.as_str().to_owned(), json!(n));
+    }
+    Value::Object(counts)
 }
 
 /// Prometheus exposition text, one sample per torrent and figure.

@@ -20,6 +20,14 @@ pub enum PeerSource {
 }
 
 impl PeerSource {
+    pub const ALL: [PeerSource; 5] = [
+        PeerSource::Manual,
+        PeerSource::Incoming,
+        PeerSource::Dht,
+        PeerSource::Pex,
+        PeerSource::Tracker,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             PeerSource::Manual => "manual",

@@ -212,3 +212,56 @@ async fn protocol_violations_close_only_that_stream() {
         n.shutdown().await;
     }
 }
+
+/// One PEX message from `from` to `to` on its own stream, as the protocol sends it.
+async fn send_pex(from: &NodeHandle, to: &NodeHandle, message: &shoal_wire::PexMessage) {
+    let mut buf = bytes::BytesMut::new();
+    shoal_wire::encode_pex(message, &mut buf).unwrap();
+    let mut stream = from
+        .stream_control()
+        .open_stream(to.peer_id(), StreamProtocol::new(shoal_wire::PEX_PROTOCOL))
+        .await
+        .unwrap();
+    stream.write_all(&buf).await.unwrap();
+    stream.close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pex_flooder_is_throttled_then_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("f"), pseudo_random(64 * 1024, 71)).unwrap();
+    let torrent = make_torrent(&seed_dir.join("f"), 16 * 1024);
+    let (a, flooder) = (node(dir.path(), "a").await, node(dir.path(), "x").await);
+    let seeding = seed(&a, &torrent, &seed_dir).await;
+    // The flooder joins the torrent with a raw piece-exchange stream, then floods PEX.
+    let _stream = open(&flooder, &a, handshake(&torrent, HaveState::None)).await;
+    let message = shoal_wire::PexMessage {
+        info_hash: torrent.info_hash,
+        added: Vec::new(),
+        dropped: vec![libp2p::PeerId::random().to_bytes()],
+    };
+    let dropped = async {
+        for _ in 0..10 {
+            send_pex(&flooder, &a, &message).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let status = seeding.status().await.unwrap();
+            if status.peers.is_empty() {
+                return status.pex;
+            }
+        }
+        panic!("the flooder was never dropped");
+    };
+    let pex = tokio::time::timeout(Duration::from_secs(30), dropped)
+        .await
+        .expect("flood handled in time");
+    // One message accepted, three ignored, the fifth got it dropped.
+    assert_eq!(
+        (pex.received, pex.accepted, pex.throttled, pex.dropped_peers),
+        (5, 1, 3, 1),
+        "{pex:?}"
+    );
+    a.shutdown().await;
+    flooder.shutdown().await;
+}

@@ -142,6 +142,13 @@ async fn stats_are_served_as_json_and_prometheus_text() {
         "nothing left to want"
     );
     assert!(t["peers"][0]["bytes_downloaded"].as_u64().unwrap() >= 300_000);
+    assert_eq!(t["peers_by_source"]["manual"], 1);
+    assert_eq!(t["peers_by_source"]["dht"], 0);
+    assert_eq!(t["pex"]["throttled"], 0);
+    // b fetched, so it announced itself as a provider (no DHT peers to store it with yet).
+    assert_eq!(stats["dht"]["enabled"], true);
+    assert_eq!(stats["dht"]["provided_keys"], 1);
+    assert!(stats["dht"]["announces"].as_u64().unwrap() >= 1, "{stats}");
 
     let (status, text) = http_get(addr, "/metrics").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
