@@ -55,6 +55,9 @@ pub struct SeedArgs {
     /// Its .torrent, if it has one already (otherwise one is made)
     #[arg(long, value_name = "FILE.torrent")]
     torrent: Option<PathBuf>,
+    /// An HTTP tracker to announce to, besides the torrent's own; repeatable
+    #[arg(long = "tracker", value_name = "URL")]
+    trackers: Vec<String>,
     #[command(flatten)]
     node: NodeArgs,
 }
@@ -69,6 +72,9 @@ pub struct GetArgs {
     /// A peer to trade with, e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3…; repeatable
     #[arg(long = "peer", value_name = "MULTIADDR")]
     peers: Vec<Multiaddr>,
+    /// An HTTP tracker to announce to, besides the torrent's own; repeatable
+    #[arg(long = "tracker", value_name = "URL")]
+    trackers: Vec<String>,
     /// Exit (status 0) once every piece is verified on disk, instead of seeding on
     #[arg(long)]
     exit_when_done: bool,
@@ -136,9 +142,9 @@ pub async fn seed(args: SeedArgs) -> Result<()> {
         }
     };
     let node = start_node(&args.node, parent.join(".shoal")).await?;
-    let handle = node
-        .add_torrent(AddTorrent::new(torrent.clone(), parent))
-        .await?;
+    let mut add = AddTorrent::new(torrent.clone(), parent);
+    add.trackers = args.trackers.clone();
+    let handle = node.add_torrent(add).await?;
     let progress = handle.progress().borrow().clone();
     if !progress.complete {
         bail!(
@@ -149,6 +155,11 @@ pub async fn seed(args: SeedArgs) -> Result<()> {
         );
     }
     let mut magnet = torrent.magnet();
+    for url in &args.trackers {
+        if !magnet.trackers.contains(url) {
+            magnet.trackers.push(url.clone());
+        }
+    }
     for address in node.listen_addrs() {
         announce(&format!("listen {address}"))?;
         magnet.peers.push(address.to_string());
@@ -174,13 +185,19 @@ pub async fn get(args: GetArgs) -> Result<()> {
     }
     let handle = match (torrent, magnet) {
         (Some(torrent), _) => {
-            node.add_torrent(AddTorrent::new(torrent, args.output.clone()))
-                .await?
+            let mut add = AddTorrent::new(torrent, args.output.clone());
+            add.trackers = args.trackers.clone();
+            node.add_torrent(add).await?
         }
         (None, Some(mut magnet)) => {
             magnet
                 .peers
                 .extend(args.peers.iter().map(|p| p.to_string()));
+            for url in &args.trackers {
+                if !magnet.trackers.contains(url) {
+                    magnet.trackers.push(url.clone());
+                }
+            }
             fetch_metadata(&node, magnet, &args).await?
         }
         (None, None) => bail!("{}: neither a .torrent file nor a magnet link", args.source),

@@ -92,3 +92,44 @@ fn without_the_dht_a_bare_magnet_link_finds_nobody_and_says_so() {
         run.stderr
     );
 }
+
+#[test]
+fn a_magnet_link_with_a_tracker_works_with_the_dht_and_pex_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = pseudo_random(1_000_000, 62);
+    std::fs::create_dir_all(dir.path().join("seed")).unwrap();
+    std::fs::write(dir.path().join("seed/data.bin"), &content).unwrap();
+    let mut tracker = spawn(dir.path(), &["tracker", "--listen", "127.0.0.1:0"]);
+    let url = tracker.line_starting("tracker ");
+    let tracker_only = ["--no-dht", "--no-pex", "--listen", LOOPBACK];
+    let mut seeder = spawn(
+        dir.path(),
+        &[
+            &["seed", "seed/data.bin", "--tracker", &url][..],
+            &tracker_only,
+        ]
+        .concat(),
+    );
+    let magnet: Magnet = seeder.line_starting("magnet ").parse().unwrap();
+    assert_eq!(
+        magnet.trackers,
+        vec![url.clone()],
+        "the seeder's magnet names the tracker"
+    );
+    // Only the info-hash and the tracker: the tracker is the one way to the seeder.
+    let mut bare = Magnet::new(magnet.info_hash);
+    bare.trackers = vec![url];
+    let mut getter = spawn(
+        dir.path(),
+        &[
+            &["get", &bare.to_string(), "-o", "out", "--exit-when-done"][..],
+            &tracker_only,
+        ]
+        .concat(),
+    );
+    getter.line_starting("metadata ");
+    getter.line_starting("complete ");
+    let status = getter.wait_within(Duration::from_secs(90));
+    assert!(status.success(), "{status}");
+    assert!(std::fs::read(dir.path().join("out/data.bin")).unwrap() == content);
+}

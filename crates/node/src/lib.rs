@@ -16,6 +16,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod announce;
 mod dht;
 mod disk;
 mod error;
@@ -44,4 +45,5 @@ pub use peers::{PeerInfo, PeerSource, parse_peer_address};
 pub use progress::{PeerStatus, TorrentProgress, TorrentStatus};
 pub use rate::{Rate, RateParseError, TokenBucket};
 pub use shoal_swarm::{PexConfig, PexStats};
+pub use shoal_tracker::client::AnnounceStats;
 pub use torrent::{AddTorrent, TorrentHandle};

@@ -1,5 +1,5 @@
-//! Adding a torrent by magnet link: find peers (the link's `x.pe` peers and the DHT), fetch
-//! the info dictionary from them, check it against the info-hash, then download as usual.
+//! Adding a torrent by magnet link: find peers (the link's `x.pe` peers and `tr` trackers,
+//! and the DHT), fetch the info dictionary from them, check it against the info-hash, then download as usual.
 //!
 //! Up to [`PARALLEL_FETCHES`] peers are asked at once, each for the whole dictionary, so one
 //! slow or lying peer neither stalls the fetch nor poisons it: a peer whose bytes do not hash
@@ -31,6 +31,8 @@ const PARALLEL_FETCHES: usize = 3;
 const MAX_TRIES_PER_PEER: u32 = 3;
 /// Pause before asking a peer again after a failure.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
+/// One tracker announce during the metadata fetch may take this long.
+const TRACKER_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pauses between DHT lookups while the metadata is missing: doubling, up to the maximum.
 const FIRST_LOOKUP_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_LOOKUP_BACKOFF: Duration = Duration::from_secs(30);
@@ -123,6 +125,22 @@ async fn fetch_metadata(
             found_tx.clone(),
         ));
     }
+    if !add.magnet.trackers.is_empty() {
+        let tiers = add
+            .magnet
+            .trackers
+            .iter()
+            .map(|t| vec![t.clone()])
+            .collect();
+        let size = add.magnet.exact_length.unwrap_or(1);
+        sources.spawn(ask_trackers(
+            node.clone(),
+            info_hash,
+            tiers,
+            size,
+            found_tx.clone(),
+        ));
+    }
     drop(found_tx);
 
     let mut found: HashMap<PeerId, PeerSource> = HashMap::new();
@@ -211,6 +229,70 @@ fn no_metadata(add: &AddMagnet, peers: usize, failures: &[String]) -> NodeError 
     }
     reason.push(')');
     NodeError::Metadata(reason)
+}
+
+/// Announces to the magnet link's trackers (tier after tier, backing off when all fail) and
+/// dials the peers they return, until the fetch no longer listens.
+async fn ask_trackers(
+    node: NodeHandle,
+    info_hash: shoal_metainfo::InfoHash,
+    tiers: Vec<Vec<String>>,
+    size: u64,
+    found: mpsc::UnboundedSender<(PeerId, PeerSource)>,
+) {
+    use shoal_tracker::client::{self, Announce, AnnounceEvent, AnnounceSchedule};
+    let seed = node_seed(&node);
+    let mut schedule = AnnounceSchedule::new(tiers, seed, std::time::Instant::now());
+    let request = |event| Announce {
+        info_hash,
+        peer_id: client::peer_id(&node.peer_id().to_bytes()),
+        port: crate::announce::listen_port(&node),
+        uploaded: 0,
+        downloaded: 0,
+        left: size,
+        event,
+        numwant: 50,
+        key: seed as u32,
+    };
+    while !found.is_closed() {
+        let Some(due) = schedule.next_due() else {
+            return;
+        };
+        tokio::time::sleep_until(due.into()).await;
+        let Some((url, event)) = schedule.poll(std::time::Instant::now()) else {
+            continue;
+        };
+        let event = event.or(Some(AnnounceEvent::Started));
+        match client::announce(&url, &request(event), TRACKER_TIMEOUT).await {
+            Ok(reply) => {
+                schedule.on_success(&url, &reply, std::time::Instant::now());
+                for address in reply.peers {
+                    let multiaddr = libp2p::Multiaddr::from(address.ip())
+                        .with(libp2p::multiaddr::Protocol::Tcp(address.port()));
+                    let (node, found) = (node.clone(), found.clone());
+                    tokio::spawn(async move {
+                        if let Ok(peer) = node.dial(multiaddr).await {
+                            let _ = found.send((peer, PeerSource::Tracker));
+                        }
+                    });
+                }
+            }
+            Err(e) => {
+                debug!(error = %e, "tracker announce failed");
+                schedule.on_error(&url, &e, std::time::Instant::now());
+            }
+        }
+    }
+}
+
+/// A per-node number for the tracker schedule's shuffle and the announce key.
+fn node_seed(node: &NodeHandle) -> u64 {
+    let bytes = node.peer_id().to_bytes();
+    bytes
+        .iter()
+        .rev()
+        .take(8)
+        .fold(0u64, |acc, b| (acc << 8) | u64::from(*b))
 }
 
 /// Runs DHT lookups until the fetch no longer listens, pausing longer after each.

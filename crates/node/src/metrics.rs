@@ -147,6 +147,12 @@ pub fn stats_json(
                 "time_to_first_byte_ms": s.time_to_first_byte.map(|d| d.as_millis() as u64),
                 "time_to_complete_ms": s.time_to_complete.map(|d| d.as_millis() as u64),
                 "peers_by_source": peers_by_source(status),
+                "tracker": {
+                    "announces_ok": status.tracker.ok,
+                    "announces_failed": status.tracker.failed,
+                    "backoff_ms": status.tracker.backoff.map(|d| d.as_millis() as u64),
+                    "last_error": status.tracker.last_error,
+                },
                 "pex": {
                     "sent": status.pex.sent,
                     "added_sent": status.pex.added_sent,

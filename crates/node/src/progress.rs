@@ -49,4 +49,6 @@ pub struct TorrentStatus {
     pub peers: Vec<PeerStatus>,
     /// PEX messages sent and received (all zero when PEX is off or the torrent is private).
     pub pex: PexStats,
+    /// Announces to the torrent's trackers: successes, failures, current back-off, last error.
+    pub tracker: shoal_tracker::client::AnnounceStats,
 }

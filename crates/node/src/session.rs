@@ -52,6 +52,17 @@ pub(crate) struct Inputs {
     messages: mpsc::Receiver<(PeerKey, Message)>,
     others: mpsc::UnboundedReceiver<Input>,
     pex: PexInbox,
+    tracker_peers: mpsc::UnboundedReceiver<Vec<std::net::SocketAddr>>,
+}
+
+/// How a torrent finds peers, fixed when it is added.
+pub(crate) struct Discovery {
+    pub(crate) private: bool,
+    /// Tracker tiers (BEP 12), the torrent's own and any added by the user.
+    pub(crate) trackers: Vec<Vec<String>>,
+    pub(crate) total_size: u64,
+    pub(crate) piece_length: u64,
+    pub(crate) rng_seed: u64,
 }
 
 /// What the session's helper tasks report back, besides peer messages.
@@ -106,6 +117,11 @@ pub(crate) struct Session {
     lookup: Lookup,
     /// Peer exchange, unless the node has it off or the torrent is private.
     pex: Option<shoal_swarm::PexState<PeerId>>,
+    discovery: Discovery,
+    tracker_peers_tx: mpsc::UnboundedSender<Vec<std::net::SocketAddr>>,
+    announcer: Option<crate::announce::Announcer>,
+    /// Tracker addresses dialed lately, so each interval does not dial them all again.
+    tracker_dialed: HashMap<std::net::SocketAddr, Instant>,
 }
 
 impl Session {
@@ -113,9 +129,10 @@ impl Session {
         engine: Engine,
         storage: Arc<Storage>,
         node: NodeHandle,
-        private: bool,
+        discovery: Discovery,
         progress: watch::Sender<TorrentProgress>,
     ) -> std::io::Result<(Self, Inputs)> {
+        let private = discovery.private;
         let limits = node.limits();
         let info_hash = storage.info_hash();
         let disk = Disk::start(storage.clone(), &info_hash.to_hex()[..8])?;
@@ -127,6 +144,7 @@ impl Session {
         let pex =
             (node.pex_enabled() && !private).then(|| shoal_swarm::PexState::new(node.pex_timing()));
         let pex_inbox = discovery::pex_inbox(&node, info_hash, pex.is_some());
+        let (tracker_peers_tx, tracker_peers) = mpsc::unbounded_channel();
         let session = Self {
             info_hash,
             engine,
@@ -147,11 +165,16 @@ impl Session {
             use_dht,
             lookup: Lookup::default(),
             pex,
+            discovery,
+            tracker_peers_tx,
+            announcer: None,
+            tracker_dialed: HashMap::new(),
         };
         let inputs = Inputs {
             messages,
             others,
             pex: pex_inbox,
+            tracker_peers,
         };
         Ok((session, inputs))
     }
@@ -187,6 +210,7 @@ impl Session {
                     Some(input) = inputs.others.recv() => self.on_input(input),
                     Some(stream) = streams.recv() => self.on_stream(stream, PeerSource::Incoming, None),
                     Some((from, message)) = inputs.pex.recv() => self.on_pex(from, message),
+                    Some(addresses) = inputs.tracker_peers.recv() => self.on_tracker_peers(addresses),
                     found = self.lookup.next_provider() => self.on_provider(found),
                     command = commands.recv() => match command {
                         Some(TorrentCommand::Stop(done)) => {
@@ -262,6 +286,11 @@ impl Session {
                     stats: self.engine.stats(),
                     peers,
                     pex: self.pex.as_ref().map(|p| p.stats()).unwrap_or_default(),
+                    tracker: self
+                        .announcer
+                        .as_ref()
+                        .map(|a| a.stats())
+                        .unwrap_or_default(),
                 });
             }
             TorrentCommand::Stop(_) => {}

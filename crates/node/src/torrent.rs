@@ -16,7 +16,7 @@ use crate::error::NodeError;
 use crate::host::NodeHandle;
 use crate::peers::PeerSource;
 use crate::progress::{TorrentProgress, TorrentStatus};
-use crate::session::{Session, TorrentCommand};
+use crate::session::{Discovery, Session, TorrentCommand};
 
 /// Streams queued for a torrent before the acceptor waits.
 const STREAM_QUEUE: usize = 64;
@@ -30,6 +30,8 @@ pub struct AddTorrent {
     pub download_dir: PathBuf,
     pub swarm: SwarmConfig,
     pub storage: StorageConfig,
+    /// Trackers to announce to besides the torrent's own (`--tracker`), each its own tier.
+    pub trackers: Vec<String>,
 }
 
 impl AddTorrent {
@@ -39,7 +41,19 @@ impl AddTorrent {
             download_dir,
             swarm: SwarmConfig::default(),
             storage: StorageConfig::default(),
+            trackers: Vec::new(),
         }
+    }
+
+    /// The torrent's tracker tiers, then each extra tracker not listed already.
+    fn tracker_tiers(&self) -> Vec<Vec<String>> {
+        let mut tiers = self.torrent.trackers.clone();
+        for url in &self.trackers {
+            if !tiers.iter().flatten().any(|known| known == url) {
+                tiers.push(vec![url.clone()]);
+            }
+        }
+        tiers
     }
 }
 
@@ -143,6 +157,7 @@ pub(crate) async fn add(node: &NodeHandle, add: AddTorrent) -> Result<TorrentHan
     .map_err(|e| NodeError::Storage(e.to_string()))?
     .map_err(|e| NodeError::Storage(e.to_string()))?;
     let geometry = add.torrent.info.geometry();
+    let trackers = add.tracker_tiers();
     let mut have = Bitfield::new(geometry.num_pieces());
     for piece in 0..geometry.num_pieces() {
         if opened.have.contains(piece) {
@@ -161,11 +176,18 @@ pub(crate) async fn add(node: &NodeHandle, add: AddTorrent) -> Result<TorrentHan
     let (progress_tx, progress) = watch::channel(initial);
     let (stream_tx, streams) = mpsc::channel(STREAM_QUEUE);
     let (commands, inbox) = mpsc::channel(STREAM_QUEUE);
+    let discovery = Discovery {
+        private: add.torrent.info.private,
+        trackers,
+        total_size: add.torrent.info.total_size,
+        piece_length: geometry.piece_length(),
+        rng_seed: rng_seed(node, &info_hash),
+    };
     let (session, inputs) = Session::new(
         engine,
         Arc::new(opened.storage),
         node.clone(),
-        add.torrent.info.private,
+        discovery,
         progress_tx,
     )
     .map_err(|e| NodeError::Storage(format!("cannot start disk threads: {e}")))?;

@@ -1,10 +1,15 @@
-//! shoal-tracker: a standard BitTorrent HTTP tracker (server side).
+//! shoal-tracker: a standard BitTorrent HTTP tracker, and the client that announces to one.
 //!
 //! It owns the swarm state (who is in which torrent), the announce rules (BEP 3, compact
 //! replies of BEP 23 with `peers6`, scrape of BEP 48), private mode with per-user passkeys and
 //! upload/download accounting, and an HTTP server with `/stats` (JSON) and `/metrics`
-//! (Prometheus). It does not own the announce *client* (the node side) nor any torrent files,
-//! and it does not speak the UDP tracker protocol (BEP 15) or enforce `min interval`.
+//! (Prometheus). It does not own any torrent files, and it does not speak the UDP tracker
+//! protocol (BEP 15) or enforce `min interval`.
+//!
+//! The announce *client* the node uses is in [`client`]: `announce` and `scrape` over plain
+//! HTTP/1.1 (bounded in time and size), a bounded reply parser, and the sans-IO
+//! [`client::AnnounceSchedule`] that decides when and to which tracker (BEP 12 tiers) a
+//! torrent announces.
 //!
 //! The logic is sans-IO: [`Tracker`] takes parsed requests ([`AnnounceRequest`]), `now` and
 //! an RNG, and writes bencoded replies into a `Vec`; [`TrackerServer`] is a thin hyper layer
@@ -53,6 +58,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod client;
 mod config;
 mod encode;
 mod error;

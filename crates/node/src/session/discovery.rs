@@ -3,7 +3,10 @@
 
 use std::time::{Duration, Instant};
 
-use libp2p::PeerId;
+use std::net::SocketAddr;
+
+use libp2p::multiaddr::Protocol;
+use libp2p::{Multiaddr, PeerId};
 use shoal_metainfo::InfoHash;
 use shoal_swarm::PexVerdict;
 use shoal_wire::PexMessage;
@@ -11,6 +14,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use super::{Session, Target};
+use crate::announce::{AnnounceSetup, Announcer};
 use crate::host::NodeHandle;
 use crate::peers::PeerSource;
 use crate::pex;
@@ -24,6 +28,8 @@ const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// PEX messages queued for a torrent; more are dropped (a flood costs the flooder).
 const PEX_QUEUE: usize = 64;
+/// An address a tracker returned is not dialed again within this time.
+const TRACKER_REDIAL: Duration = Duration::from_secs(5 * 60);
 
 pub(crate) type PexInbox = mpsc::Receiver<(PeerId, PexMessage)>;
 
@@ -62,8 +68,18 @@ impl Lookup {
 }
 
 impl Session {
-    /// Announces the torrent in the DHT and, if it is fetching, starts looking for providers.
+    /// Starts announcing to the trackers, announces the torrent in the DHT and, if it is
+    /// fetching, starts looking for providers.
     pub(super) async fn start_discovery(&mut self) {
+        let setup = AnnounceSetup {
+            info_hash: self.info_hash,
+            tiers: self.discovery.trackers.clone(),
+            total_size: self.discovery.total_size,
+            piece_length: self.discovery.piece_length,
+            progress: self.progress.subscribe(),
+            rng_seed: self.discovery.rng_seed,
+        };
+        self.announcer = Announcer::start(&self.node, setup, self.tracker_peers_tx.clone());
         if !self.use_dht {
             return;
         }
@@ -78,6 +94,27 @@ impl Session {
     pub(super) async fn stop_discovery(&mut self) {
         if self.use_dht {
             let _ = self.node.stop_providing(self.info_hash).await;
+        }
+        if let Some(announcer) = self.announcer.take() {
+            announcer.stop().await;
+        }
+    }
+
+    /// Addresses from a tracker: dialed unless dialed lately (the handshake tells who it is).
+    pub(super) fn on_tracker_peers(&mut self, addresses: Vec<SocketAddr>) {
+        let now = Instant::now();
+        self.tracker_dialed
+            .retain(|_, at| now.duration_since(*at) < TRACKER_REDIAL);
+        for address in addresses {
+            if self.peers.len() >= MAX_PEERS {
+                break;
+            }
+            if self.tracker_dialed.contains_key(&address) {
+                continue;
+            }
+            self.tracker_dialed.insert(address, now);
+            let multiaddr = Multiaddr::from(address.ip()).with(Protocol::Tcp(address.port()));
+            self.dial(Target::Address(multiaddr), PeerSource::Tracker);
         }
     }
 

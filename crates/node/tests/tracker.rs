@@ -1,0 +1,156 @@
+//! Nodes and shoal-tracker on 127.0.0.1: a swarm that finds itself through the tracker alone,
+//! and one that keeps going through the DHT and PEX when the tracker dies.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use shoal_metainfo::Torrent;
+use shoal_node::{AddTorrent, NodeConfig, NodeHandle, PeerSource, TorrentHandle};
+use shoal_tracker::{ServerConfig, TrackerServer, client};
+use support::{make_torrent, node_with, pseudo_random, seed, wait_complete};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A tracker on a free loopback port, stopped by [`Tracker::kill`].
+struct Tracker {
+    url: String,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<Result<(), shoal_tracker::TrackerError>>,
+}
+
+impl Tracker {
+    async fn start() -> Self {
+        let mut config = ServerConfig::default();
+        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let server = TrackerServer::bind(config).await.unwrap();
+        let url = server.announce_url();
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(server.run(async {
+            let _ = stopped.await;
+        }));
+        Self { url, stop, task }
+    }
+
+    async fn kill(self) {
+        let _ = self.stop.send(());
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+fn content(dir: &std::path::Path) -> (Vec<u8>, Torrent) {
+    let seed_dir = dir.join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let content = pseudo_random(2_000_000, 81);
+    std::fs::write(seed_dir.join("f.bin"), &content).unwrap();
+    (content, make_torrent(&seed_dir.join("f.bin"), 64 * 1024))
+}
+
+async fn add_with_tracker(
+    node: &NodeHandle,
+    torrent: &Torrent,
+    dir: &std::path::Path,
+    url: &str,
+) -> TorrentHandle {
+    let mut add = AddTorrent::new(torrent.clone(), dir.to_owned());
+    add.trackers = vec![url.to_owned()];
+    node.add_torrent(add).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tracker_alone_brings_a_swarm_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = content(dir.path());
+    let tracker = Tracker::start().await;
+    let tracker_only = |c: &mut NodeConfig| {
+        c.dht.enabled = false;
+        c.pex = false;
+    };
+    let seeder = node_with(dir.path(), "seeder", tracker_only).await;
+    let seeding = add_with_tracker(&seeder, &torrent, &dir.path().join("seed"), &tracker.url).await;
+    assert!(seeding.progress().borrow().complete);
+    let mut leechers = Vec::new();
+    for i in 0..5 {
+        let node = node_with(dir.path(), &format!("l{i}"), tracker_only).await;
+        let out = dir.path().join(format!("out{i}"));
+        let handle = add_with_tracker(&node, &torrent, &out, &tracker.url).await;
+        leechers.push((node, handle, out));
+    }
+    for (_, handle, out) in &leechers {
+        wait_complete(handle).await;
+        assert!(std::fs::read(out.join("f.bin")).unwrap() == content);
+        let status = handle.status().await.unwrap();
+        assert!(status.tracker.ok >= 1, "{:?}", status.tracker);
+        assert!(!status.peers.is_empty());
+        for peer in &status.peers {
+            // Dialed because the tracker named it, or dialed us for the same reason.
+            assert!(
+                matches!(peer.info.source, PeerSource::Tracker | PeerSource::Incoming),
+                "{peer:?}"
+            );
+        }
+    }
+    // A stopped torrent says so: the tracker forgets it.
+    let (first, handle, _) = &leechers[0];
+    handle.stop().await.unwrap();
+    let scrape = client::scrape(&tracker.url, torrent.info_hash, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        scrape.complete, 5,
+        "seeder and 4 finished leechers: {scrape:?}"
+    );
+    assert_eq!(
+        scrape.downloaded, 5,
+        "each leecher's completed counted once: {scrape:?}"
+    );
+    first.shutdown().await;
+    for (node, _, _) in &leechers[1..] {
+        node.shutdown().await;
+    }
+    seeder.shutdown().await;
+    tracker.kill().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_swarm_outlives_its_tracker_through_the_dht_and_pex() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = content(dir.path());
+    let tracker = Tracker::start().await;
+    let url = tracker.url.clone();
+    let boot = node_with(dir.path(), "boot", |_| {}).await;
+    let bootstrap = boot.listen_addrs()[0].clone();
+    let joined = |c: &mut NodeConfig| c.dht.bootstrap = vec![bootstrap.clone()];
+    let seeder = node_with(dir.path(), "seeder", joined).await;
+    let seeding = add_with_tracker(&seeder, &torrent, &dir.path().join("seed"), &url).await;
+    assert!(seeding.progress().borrow().complete);
+    let mut leechers = Vec::new();
+    let mut tracker = Some(tracker);
+    for i in 0..5 {
+        let node = node_with(dir.path(), &format!("l{i}"), joined).await;
+        let out = dir.path().join(format!("out{i}"));
+        let handle = add_with_tracker(&node, &torrent, &out, &url).await;
+        leechers.push((node, handle, out));
+        // The tracker dies as the download starts.
+        if let Some(tracker) = tracker.take() {
+            tracker.kill().await;
+        }
+    }
+    for (_, handle, out) in &leechers {
+        wait_complete(handle).await;
+        assert!(std::fs::read(out.join("f.bin")).unwrap() == content);
+    }
+    // Those that came after the tracker died never reached it, and did not need to.
+    for (_, handle, _) in &leechers[1..] {
+        let status = handle.status().await.unwrap();
+        assert_eq!(status.tracker.ok, 0, "{:?}", status.tracker);
+        assert!(status.tracker.failed >= 1, "{:?}", status.tracker);
+        assert!(status.tracker.backoff.is_some(), "{:?}", status.tracker);
+    }
+    for (node, _, _) in &leechers {
+        node.shutdown().await;
+    }
+    seeder.shutdown().await;
+    boot.shutdown().await;
+}
