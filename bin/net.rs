@@ -40,6 +40,9 @@ pub struct NodeArgs {
     /// Do not exchange peer lists (PEX) with peers
     #[arg(long)]
     no_pex: bool,
+    /// Answer every request with corrupt data (a hostile peer, as testnets play one)
+    #[arg(long)]
+    corrupt_uploads: bool,
 }
 
 #[derive(Args)]
@@ -78,6 +81,9 @@ pub struct GetArgs {
     /// Exit (status 0) once every piece is verified on disk, instead of seeding on
     #[arg(long)]
     exit_when_done: bool,
+    /// Never upload (a free-rider, as testnets play one)
+    #[arg(long)]
+    free_ride: bool,
     /// With a magnet link: write the fetched metadata to this .torrent file
     #[arg(long, value_name = "FILE")]
     save_torrent: Option<PathBuf>,
@@ -101,6 +107,7 @@ async fn start_node(args: &NodeArgs, default_data_dir: PathBuf) -> Result<NodeHa
     config.dht.enabled = !args.no_dht;
     config.dht.bootstrap = args.bootstrap.clone();
     config.pex = !args.no_pex;
+    config.corrupt_uploads = args.corrupt_uploads;
     let node = shoal_node::start(config).await?;
     if let Some(addr) = args.metrics {
         let (bound, _task) = shoal_node::metrics::serve(addr, node.clone()).await?;
@@ -187,6 +194,7 @@ pub async fn get(args: GetArgs) -> Result<()> {
         (Some(torrent), _) => {
             let mut add = AddTorrent::new(torrent, args.output.clone());
             add.trackers = args.trackers.clone();
+            add.swarm.upload = !args.free_ride;
             node.add_torrent(add).await?
         }
         (None, Some(mut magnet)) => {
@@ -225,6 +233,7 @@ async fn fetch_metadata(
         ProgressBar::new_spinner().with_message(format!("fetching metadata of {info_hash}"));
     spinner.enable_steady_tick(Duration::from_millis(200));
     let mut add = AddMagnet::new(magnet, args.output.clone());
+    add.swarm.upload = !args.free_ride;
     add.metadata_timeout = Duration::from_secs(args.metadata_timeout);
     let added = node.add_magnet(add).await;
     spinner.finish_and_clear();

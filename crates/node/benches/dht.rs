@@ -527,9 +527,12 @@ async fn run(args: Args, summary: Arc<Mutex<Summary>>, nodes_out: Arc<Mutex<Vec<
             say(
                 t0,
                 format!(
-                    "forming: {thin}/{n} nodes below {} routing peers ({}); open fds {}",
+                    "forming: {thin}/{n} nodes below {} routing peers ({}); {} with <= 1; \
+                     bootstrap node connections {}; open fds {}",
                     args.min_routing,
                     spread(&sizes),
+                    sizes.iter().filter(|&&s| s <= 1).count(),
+                    nodes[0].connected_peers().await.map_or(0, |c| c.len()),
                     open_fds().map_or("?".into(), |f| f.to_string()),
                 ),
             );

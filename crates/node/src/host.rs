@@ -58,6 +58,8 @@ pub struct NodeConfig {
     pub pex: bool,
     /// PEX timing and limits: one message a minute per peer, the first 5 s after connecting.
     pub pex_timing: PexConfig,
+    /// Testnets only: answer every request with corrupt data, to play a hostile peer.
+    pub corrupt_uploads: bool,
 }
 
 impl NodeConfig {
@@ -73,6 +75,7 @@ impl NodeConfig {
             dht: DhtConfig::default(),
             pex: true,
             pex_timing: PexConfig::default(),
+            corrupt_uploads: false,
         }
     }
 }
@@ -143,6 +146,7 @@ pub struct NodeHandle {
     dht_enabled: bool,
     pex: bool,
     pex_timing: PexConfig,
+    corrupt_uploads: bool,
     torrents: Arc<RwLock<Vec<TorrentHandle>>>,
     tasks: Arc<tokio::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -209,6 +213,10 @@ impl NodeHandle {
 
     pub(crate) fn pex_timing(&self) -> PexConfig {
         self.pex_timing.clone()
+    }
+
+    pub(crate) fn corrupt_uploads(&self) -> bool {
+        self.corrupt_uploads
     }
 
     /// Becomes a DHT provider for `info_hash` (announced at once, then republished).

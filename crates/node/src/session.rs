@@ -492,10 +492,14 @@ impl Session {
             return;
         };
         let tx = self.input_tx.clone();
+        let corrupt = self.node.corrupt_uploads();
         let reply: Reply = Box::new(move |done| {
             if let Done::Read { block, data } = done {
                 match data {
-                    Ok(data) => {
+                    Ok(mut data) => {
+                        if corrupt {
+                            data.iter_mut().for_each(|b| *b = !*b);
+                        }
                         let _ = outbox.send(Outgoing::Served(block, Bytes::from(data)));
                     }
                     Err(e) => {

@@ -265,3 +265,48 @@ async fn a_pex_flooder_is_throttled_then_dropped() {
     a.shutdown().await;
     flooder.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_set_to_corrupt_its_uploads_is_banned_by_its_peers() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    let content = pseudo_random(512 * 1024, 72);
+    std::fs::write(seed_dir.join("f"), &content).unwrap();
+    let torrent = make_torrent(&seed_dir.join("f"), 32 * 1024);
+    let liar = node_with(dir.path(), "liar", |c| c.corrupt_uploads = true).await;
+    let honest = node(dir.path(), "honest").await;
+    let _lying = seed(&liar, &torrent, &seed_dir).await;
+    let _honest = seed(&honest, &torrent, &seed_dir).await;
+    let fetcher = node(dir.path(), "fetcher").await;
+    let mut events = fetcher.subscribe();
+    let handle = fetch(&fetcher, &torrent, &dir.path().join("out")).await;
+    // The liar alone first: every piece it sends fails, and it is banned.
+    handle
+        .add_peer(liar.listen_addrs()[0].clone())
+        .await
+        .unwrap();
+    let banned = async {
+        loop {
+            if let NodeEvent::PeerBanned { peer, .. } = events.recv().await.unwrap() {
+                return peer;
+            }
+        }
+    };
+    let banned = tokio::time::timeout(Duration::from_secs(30), banned)
+        .await
+        .expect("the liar was banned in time");
+    assert_eq!(banned, liar.peer_id());
+    assert!(handle.status().await.unwrap().stats.failed_pieces >= 1);
+    handle
+        .add_peer(honest.listen_addrs()[0].clone())
+        .await
+        .unwrap();
+    wait_complete(&handle).await;
+    assert!(std::fs::read(dir.path().join("out/f")).unwrap() == content);
+    assert!(fetcher.is_banned(&liar.peer_id()));
+    assert!(!fetcher.is_banned(&honest.peer_id()));
+    for n in [liar, honest, fetcher] {
+        n.shutdown().await;
+    }
+}

@@ -9,7 +9,7 @@ use std::time::Duration;
 use shoal_metainfo::Torrent;
 use shoal_node::{AddTorrent, NodeConfig, NodeHandle, PeerSource, TorrentHandle};
 use shoal_tracker::{ServerConfig, TrackerServer, client};
-use support::{make_torrent, node_with, pseudo_random, seed, wait_complete};
+use support::{make_torrent, node_with, pseudo_random, wait_complete};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -22,8 +22,10 @@ struct Tracker {
 
 impl Tracker {
     async fn start() -> Self {
-        let mut config = ServerConfig::default();
-        config.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            ..ServerConfig::default()
+        };
         let server = TrackerServer::bind(config).await.unwrap();
         let url = server.announce_url();
         let (stop, stopped) = oneshot::channel();

@@ -52,6 +52,9 @@ pub struct SwarmConfig {
     /// A peer whose blocks were in this many pieces that failed verification is banned (a
     /// peer that was the only sender of one failed piece is banned at once).
     pub ban_after_failed_pieces: u32,
+    /// Whether this node uploads at all. Off, it never unchokes anyone (so every request is
+    /// rejected): a free-rider, as testnets play one.
+    pub upload: bool,
 }
 
 impl Default for SwarmConfig {
@@ -74,6 +77,7 @@ impl Default for SwarmConfig {
             max_incoming_requests: 500,
             serve_pipeline: 64,
             ban_after_failed_pieces: 2,
+            upload: true,
         }
     }
 }

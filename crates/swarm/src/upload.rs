@@ -64,6 +64,9 @@ impl Torrent {
     }
 
     fn unchoke(&mut self, key: PeerKey) {
+        if !self.config.upload {
+            return;
+        }
         if let Some(peer) = self.peers.get_mut(&key) {
             peer.am_choking = false;
             peer.requests_while_choked = 0;

@@ -431,3 +431,30 @@ fn snubbed_peers_only_ever_get_the_optimistic_slot() {
     }
     assert!(optimistic_rounds > 0, "it still gets optimistic turns");
 }
+
+#[test]
+fn a_free_rider_never_unchokes_and_rejects_every_request() {
+    let config = SwarmConfig {
+        upload: false,
+        ..SwarmConfig::default()
+    };
+    let mut d = seeder(config, 4);
+    for peer in 1..=3 {
+        d.connect(peer, HaveState::None);
+        assert_eq!(sent_to(&d.msg(peer, Message::Interested), peer), []);
+    }
+    let out = d.advance(Duration::from_secs(31));
+    assert!(
+        (1..=3).all(|p| sent_to(&out, p).is_empty()),
+        "no rechoke unchokes: {out:?}"
+    );
+    assert!(unchoked(&d).is_empty());
+    let request = d.msg(1, Message::Request(block(0, 0)));
+    assert_eq!(sent_to(&request, 1), [Message::Reject(block(0, 0))]);
+    assert!(
+        !request
+            .iter()
+            .any(|a| matches!(a, Action::ServeRequest { .. })),
+        "{request:?}"
+    );
+}

@@ -122,6 +122,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         dht_enabled: config.dht.enabled,
         pex: config.pex,
         pex_timing: config.pex_timing.clone(),
+        corrupt_uploads: config.corrupt_uploads,
         torrents: Arc::new(RwLock::new(Vec::new())),
         tasks: Arc::new(tokio::sync::Mutex::new(vec![
             host_task,

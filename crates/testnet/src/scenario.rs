@@ -1,0 +1,149 @@
+//! Scenario files: what a testnet runs. TOML, documented key by key in testnet/README.md.
+//!
+//! The types here are what the runner and the report work from; [`Scenario::parse`] reads
+//! and checks a file (unknown keys, bad values and impossible combinations are errors that
+//! name the key and the line).
+
+use std::time::Duration;
+
+/// A whole testnet run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scenario {
+    pub name: String,
+    /// Seeds the content and every random choice of the runner (join spread, churn picks).
+    pub seed: u64,
+    /// The run fails when not every node that should finish has finished by then.
+    pub timeout: Duration,
+    pub content: Content,
+    pub tracker: TrackerSpec,
+    pub dht: DhtSpec,
+    pub groups: Vec<Group>,
+    pub faults: Vec<Fault>,
+}
+
+/// The content every seeder starts with, generated deterministically from `seed`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    /// Total bytes.
+    pub size: u64,
+    /// Piece length; `None`: chosen as `shoal create` would.
+    pub piece_length: Option<u64>,
+    /// 1: a single file; more: a directory of that many files of (about) equal size.
+    pub files: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackerSpec {
+    /// Run a `shoal tracker` and give every node whose group uses trackers its URL.
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhtSpec {
+    /// Bootstrap nodes (`shoal node`) started before everyone else; nodes with the DHT on join
+    /// through all of them. 0: no bootstrap nodes (then DHT groups only meet through others).
+    pub bootstrap_nodes: u32,
+}
+
+/// Nodes that behave alike.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    pub name: String,
+    pub count: u32,
+    pub role: Role,
+    /// Bytes per second; `None`: unlimited.
+    pub upload_limit: Option<u64>,
+    pub download_limit: Option<u64>,
+    /// When the first node of the group starts, from the start of the run.
+    pub join_at: Duration,
+    /// The group's nodes start spread evenly over this long after `join_at`.
+    pub join_spread: Duration,
+    pub leave: Leave,
+    pub discovery: Discovery,
+    /// Leechers only: start from a bare magnet link (info-hash only) instead of the .torrent.
+    pub magnet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Has the content from the start.
+    Seeder,
+    /// Downloads, then seeds.
+    Leecher,
+    /// Downloads but never uploads.
+    FreeRider,
+    /// Downloads, and answers requests with corrupt blocks.
+    Hostile,
+}
+
+impl Role {
+    /// Whether nodes of this role are expected to end with the whole content.
+    pub fn should_complete(self) -> bool {
+        matches!(self, Role::Leecher | Role::FreeRider)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Leave {
+    /// Stays until the run ends.
+    Never,
+    /// Leaves (is stopped) this long after the run started.
+    At(Duration),
+    /// Leaves as soon as its download is complete.
+    OnCompletion,
+    /// Leaves once it has uploaded this many copies of the content.
+    AfterUploading(f64),
+}
+
+/// Which peer sources the group's nodes use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Discovery {
+    pub dht: bool,
+    pub pex: bool,
+    pub tracker: bool,
+}
+
+/// Something done to the swarm during the run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    pub when: Trigger,
+    pub action: FaultAction,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Trigger {
+    /// This long after the run started.
+    At(Duration),
+    /// Once the swarm's progress (pieces held by nodes that should complete, over what they
+    /// need) reaches this fraction, 0.0..=1.0.
+    Progress(f64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultAction {
+    KillTracker,
+    RestartTracker,
+    /// kill -9 `count` running nodes of `group` (all if `None`).
+    Kill {
+        group: String,
+        count: Option<u32>,
+    },
+    /// SIGSTOP them.
+    Pause {
+        group: String,
+        count: Option<u32>,
+    },
+    /// SIGCONT every paused node of `group`.
+    Resume {
+        group: String,
+    },
+    /// From now on, `rate` nodes of `group` per minute are killed and replaced by fresh ones
+    /// (same group settings, empty data), for `duration`.
+    Churn {
+        group: String,
+        per_minute: f64,
+        duration: Duration,
+    },
+    /// Stop the seeders (role seeder, every group) once they have uploaded one full copy.
+    KillSeedersAfterOneCopy,
+}
