@@ -285,6 +285,15 @@ fn proc_status_kib(field: &str) -> Option<u64> {
         .ok()
 }
 
+/// User plus system CPU time of this process so far, in clock ticks (usually 1/100 s).
+fn cpu_ticks() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name, which is in parentheses: utime and stime are 14 and 15.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
 fn open_fds() -> Option<usize> {
     std::fs::read_dir("/proc/self/fd").ok().map(|d| d.count())
 }
@@ -560,7 +569,14 @@ async fn run(args: Args, summary: Arc<Mutex<Summary>>, nodes_out: Arc<Mutex<Vec<
 
     // 2. Memory per idle node, before any torrent.
     set_step("settle");
+    let (cpu_before, idle_start) = (cpu_ticks(), Instant::now());
     tokio::time::sleep(args.settle).await;
+    let idle_cpu = match (cpu_before, cpu_ticks()) {
+        (Some(b), Some(a)) => {
+            100.0 * a.saturating_sub(b) as f64 / 100.0 / idle_start.elapsed().as_secs_f64()
+        }
+        _ => f64::NAN,
+    };
     let rss_after = proc_status_kib("VmRSS:");
     let sizes = routing_sizes(&nodes).await;
     let connections: Vec<usize> = join_all(nodes.iter().map(|n| n.connected_peers()))
@@ -578,7 +594,7 @@ async fn run(args: Args, summary: Arc<Mutex<Summary>>, nodes_out: Arc<Mutex<Vec<
         t0,
         format!(
             "after {:?} idle: VmRSS {} -> {} KiB ({} KiB/node), routing {}, connections {}, \
-             fds {} -> {}",
+             fds {} -> {}, CPU while idle {idle_cpu:.0}% of one core (ticks at 100 Hz)",
             args.settle,
             rss_before.unwrap_or(0),
             rss_after.unwrap_or(0),

@@ -114,12 +114,20 @@ fn info_hash_of(key: &RecordKey) -> Option<InfoHash> {
     <[u8; 20]>::try_from(key.as_ref()).ok().map(InfoHash)
 }
 
+/// One running provider lookup.
+struct Lookup {
+    info_hash: InfoHash,
+    found: mpsc::UnboundedSender<PeerId>,
+    seen: HashSet<PeerId>,
+}
+
 /// The host's DHT bookkeeping.
 #[derive(Default)]
 pub(crate) struct Dht {
     bootstrap: Vec<Multiaddr>,
-    /// Running lookups and where their providers go.
-    lookups: HashMap<kad::QueryId, (InfoHash, mpsc::UnboundedSender<PeerId>)>,
+    /// Running lookups: where their providers go, and those already sent (a lookup hears of
+    /// the same provider from many nodes).
+    lookups: HashMap<kad::QueryId, Lookup>,
     /// Providers being dialed, and the lookups that want them once connected.
     waiting: HashMap<PeerId, Vec<mpsc::UnboundedSender<PeerId>>>,
     provided: HashSet<InfoHash>,
@@ -139,20 +147,27 @@ impl Dht {
     /// Dials the bootstrap nodes and starts a bootstrap query with those whose id we know.
     pub(crate) fn join(&mut self, swarm: &mut Swarm<Behaviour>) {
         for address in &self.bootstrap {
-            if let Some((peer, bare)) = split_p2p(address) {
-                if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
-                    kad.add_address(&peer, bare);
+            let opts = match split_p2p(address) {
+                Some((peer, bare)) => {
+                    if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+                        kad.add_address(&peer, bare.clone());
+                    }
+                    // By identity, so the bootstrap query's own dial of the same peer is
+                    // recognised as already under way: one connection per joiner, not two.
+                    DialOpts::peer_id(peer)
+                        .addresses(vec![bare])
+                        .condition(PeerCondition::DisconnectedAndNotDialing)
+                        .allocate_new_port()
+                        .build()
                 }
-                if swarm.is_connected(&peer) {
-                    continue;
-                }
-            }
-            let opts = DialOpts::unknown_peer_id()
-                .address(address.clone())
-                .allocate_new_port()
-                .build();
-            if let Err(e) = swarm.dial(opts) {
-                debug!(%address, error = %e, "cannot dial a bootstrap node");
+                None => DialOpts::unknown_peer_id()
+                    .address(address.clone())
+                    .allocate_new_port()
+                    .build(),
+            };
+            match swarm.dial(opts) {
+                Ok(()) | Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {}
+                Err(e) => debug!(%address, error = %e, "cannot dial a bootstrap node"),
             }
         }
         if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
@@ -207,7 +222,12 @@ impl Dht {
     ) {
         if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
             let id = kad.get_providers(key(&info_hash));
-            self.lookups.insert(id, (info_hash, found));
+            let lookup = Lookup {
+                info_hash,
+                found,
+                seen: HashSet::new(),
+            };
+            self.lookups.insert(id, lookup);
             self.stats.lookups += 1;
         }
     }
@@ -283,8 +303,8 @@ impl Dht {
             _ => {}
         }
         if step.last {
-            if let Some((info_hash, _)) = self.lookups.remove(&id) {
-                debug!(%info_hash, "provider lookup finished");
+            if let Some(lookup) = self.lookups.remove(&id) {
+                debug!(info_hash = %lookup.info_hash, providers = lookup.seen.len(), "provider lookup finished");
             }
         }
     }
@@ -295,12 +315,16 @@ impl Dht {
         id: kad::QueryId,
         providers: HashSet<PeerId>,
     ) {
-        let Some((_, found)) = self.lookups.get(&id) else {
+        let local = *swarm.local_peer_id();
+        let Some(lookup) = self.lookups.get_mut(&id) else {
             return;
         };
-        let found = found.clone();
-        let local = *swarm.local_peer_id();
-        for peer in providers.into_iter().filter(|p| *p != local) {
+        let found = lookup.found.clone();
+        let new: Vec<PeerId> = providers
+            .into_iter()
+            .filter(|p| *p != local && lookup.seen.insert(*p))
+            .collect();
+        for peer in new {
             self.stats.providers_found += 1;
             if swarm.is_connected(&peer) {
                 let _ = found.send(peer);
