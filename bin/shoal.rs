@@ -2,6 +2,7 @@
 
 mod net;
 mod report;
+mod testnet;
 
 use std::io::Write;
 use std::num::NonZeroUsize;
@@ -62,6 +63,8 @@ enum Command {
     Node(net::DhtNodeArgs),
     /// Run an HTTP BitTorrent tracker: prints a `tracker URL` line, then serves until Ctrl-C
     Tracker(TrackerArgs),
+    /// Run a whole swarm on this machine from a scenario file, or compare two runs
+    Testnet(testnet::TestnetArgs),
 }
 
 #[derive(Args)]
@@ -141,6 +144,7 @@ fn main() -> ExitCode {
             json,
         } => magnet(torrent.as_deref(), parse.as_deref(), json),
         Command::Tracker(args) => run_async(tracker(args)),
+        Command::Testnet(args) => run_async(testnet::testnet(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,11 +9,20 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod compare;
+pub mod content;
+pub mod fluid;
 pub mod record;
+pub mod report;
+pub mod runner;
 pub mod scenario;
 
+pub use compare::compare;
+pub use fluid::fluid_bound;
 pub use record::{FaultRecord, NodeRecord, RunRecord, Sample};
+pub use report::{ReportError, Summary};
+pub use runner::{RunError, RunEvent, RunOptions, RunOutcome, run};
 pub use scenario::{
-    Content, DhtSpec, Discovery, Fault, FaultAction, Group, Leave, Role, Scenario, TrackerSpec,
-    Trigger,
+    Content, DhtSpec, Discovery, Fault, FaultAction, Group, Leave, Role, Scenario, ScenarioError,
+    TrackerSpec, Trigger,
 };

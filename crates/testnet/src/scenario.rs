@@ -4,7 +4,134 @@
 //! and checks a file (unknown keys, bad values and impossible combinations are errors that
 //! name the key and the line).
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+mod raw;
+#[cfg(test)]
+mod tests;
+mod text;
+
+/// Largest scenario file accepted, in bytes.
+pub const MAX_SCENARIO_BYTES: usize = 1 << 20;
+
+/// Why a scenario file was refused. Every message names the file, and where it can, the line
+/// and the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ScenarioError {
+    /// The file could not be read.
+    #[error("cannot read scenario file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is larger than [`MAX_SCENARIO_BYTES`].
+    #[error("{origin}: {len} bytes is more than the {limit}-byte limit for a scenario file")]
+    TooLarge {
+        origin: String,
+        len: usize,
+        limit: usize,
+    },
+    /// TOML syntax, an unknown or missing key, or a value of the wrong type.
+    #[error("{origin} line {line}: {message}")]
+    Toml {
+        origin: String,
+        line: usize,
+        message: String,
+    },
+    /// A value of the right type that is out of range or contradicts another.
+    #[error("{origin} line {line}: {key}: {message}")]
+    Value {
+        origin: String,
+        line: usize,
+        key: String,
+        message: String,
+    },
+    /// A problem with the scenario as a whole (e.g. no seeders).
+    #[error("{origin}: {message}")]
+    Scenario { origin: String, message: String },
+}
+
+impl ScenarioError {
+    /// The 1-based line the error is about, if it is about one.
+    pub fn line(&self) -> Option<usize> {
+        match self {
+            ScenarioError::Toml { line, .. } | ScenarioError::Value { line, .. } => Some(*line),
+            _ => None,
+        }
+    }
+}
+
+impl Scenario {
+    /// Parses and checks a scenario from TOML text (named `scenario.toml` in errors).
+    pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        Self::parse_named(text, "scenario.toml")
+    }
+
+    /// Reads, parses and checks a scenario file (errors name the file).
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let read_err = |source| ScenarioError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        let origin = path.display().to_string();
+        let len = std::fs::metadata(path).map_err(read_err)?.len();
+        if len > MAX_SCENARIO_BYTES as u64 {
+            return Err(ScenarioError::TooLarge {
+                origin,
+                len: usize::try_from(len).unwrap_or(usize::MAX),
+                limit: MAX_SCENARIO_BYTES,
+            });
+        }
+        let text = std::fs::read_to_string(path).map_err(read_err)?;
+        Self::parse_named(&text, &origin)
+    }
+
+    fn parse_named(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
+        if text.len() > MAX_SCENARIO_BYTES {
+            return Err(ScenarioError::TooLarge {
+                origin: origin.to_owned(),
+                len: text.len(),
+                limit: MAX_SCENARIO_BYTES,
+            });
+        }
+        let cx = text::Ctx { text, origin };
+        let parsed: raw::RawScenario = toml::from_str(text).map_err(|e| toml_error(&cx, &e))?;
+        parsed.convert(&cx)
+    }
+}
+
+/// Turns toml's error into one with the line and the table it happened in.
+fn toml_error(cx: &text::Ctx<'_>, e: &toml::de::Error) -> ScenarioError {
+    let offset = e.span().map_or(0, |s| s.start);
+    let line = cx.line(offset);
+    let (table, path) = text::table_at(cx.text, offset);
+    let message = e.message().trim();
+    let message = match (
+        message.strip_prefix("unknown field `"),
+        text::key_at(cx.text, offset),
+    ) {
+        (Some(rest), parent) => {
+            // The span is the unknown key; a key before it on the line is its inline table.
+            let (key, expected) = rest.split_once('`').unwrap_or((rest, ""));
+            let place = match parent {
+                Some(p) if path.is_empty() => format!("'{p}'"),
+                Some(p) => format!("'{path}.{p}'"),
+                None => table,
+            };
+            format!("unknown key '{key}' in {place}{expected}")
+        }
+        (None, Some(key)) if path.is_empty() => format!("{key}: {message}"),
+        (None, Some(key)) => format!("{path}.{key}: {message}"),
+        (None, None) => format!("in {table}: {message}"),
+    };
+    ScenarioError::Toml {
+        origin: cx.origin.to_owned(),
+        line,
+        message,
+    }
+}
 
 /// A whole testnet run.
 #[derive(Debug, Clone, PartialEq)]
