@@ -151,16 +151,15 @@ pub async fn seed(args: SeedArgs) -> Result<()> {
     let node = start_node(&args.node, parent.join(".shoal")).await?;
     let mut add = AddTorrent::new(torrent.clone(), parent);
     add.trackers = args.trackers.clone();
-    let handle = node.add_torrent(add).await?;
-    let progress = handle.progress().borrow().clone();
-    if !progress.complete {
-        bail!(
-            "{}: only {} of {} pieces match the torrent; seed complete data",
-            path.display(),
-            progress.pieces_have,
-            progress.num_pieces
-        );
-    }
+    // The data is the user's: never create, extend or write its files.
+    add.storage.read_only = true;
+    let handle = match node.add_torrent(add).await {
+        Ok(handle) => handle,
+        Err(e) => {
+            node.shutdown().await;
+            return Err(e).with_context(|| path.display().to_string());
+        }
+    };
     let mut magnet = torrent.magnet();
     for url in &args.trackers {
         if !magnet.trackers.contains(url) {

@@ -39,32 +39,55 @@ pub(crate) enum Done {
     },
 }
 
-/// The three queues. Dropping it lets the threads finish what is queued and exit.
+/// The three queues and their threads. Dropping it lets the threads finish what is queued and
+/// exit; [`Disk::finish`] also waits for them.
 pub(crate) struct Disk {
     writes: std_mpsc::Sender<Job>,
     verifies: std_mpsc::Sender<Job>,
     reads: std_mpsc::Sender<Job>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Disk {
     pub(crate) fn start(storage: Arc<Storage>, name: &str) -> std::io::Result<Self> {
-        let spawn = |role: &str| -> std::io::Result<std_mpsc::Sender<Job>> {
+        let mut threads = Vec::with_capacity(3);
+        let mut spawn = |role: &str| -> std::io::Result<std_mpsc::Sender<Job>> {
             let (tx, rx) = std_mpsc::channel::<Job>();
             let storage = storage.clone();
-            std::thread::Builder::new()
+            let thread = std::thread::Builder::new()
                 .name(format!("shoal-{role}-{name}"))
                 .spawn(move || {
                     for job in rx {
                         run(&storage, job);
                     }
                 })?;
+            threads.push(thread);
             Ok(tx)
         };
+        let (writes, verifies, reads) = (spawn("write")?, spawn("verify")?, spawn("read")?);
         Ok(Self {
-            writes: spawn("write")?,
-            verifies: spawn("verify")?,
-            reads: spawn("read")?,
+            writes,
+            verifies,
+            reads,
+            threads,
         })
+    }
+
+    /// Lets the threads finish what is queued, and waits until they have exited (and dropped
+    /// their share of the storage). Blocking: call it off the async threads.
+    pub(crate) fn finish(self) {
+        let Self {
+            writes,
+            verifies,
+            reads,
+            threads,
+        } = self;
+        drop((writes, verifies, reads));
+        for thread in threads {
+            if thread.join().is_err() {
+                warn!("a disk thread panicked");
+            }
+        }
     }
 
     pub(crate) fn submit(&self, job: Job) {

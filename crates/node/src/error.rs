@@ -22,6 +22,9 @@ pub enum NodeError {
     Metadata(String),
     #[error("storage: {0}")]
     Storage(String),
+    /// Seeding (read-only storage) needs every piece present.
+    #[error("only {have} of {total} pieces match the torrent; seed complete data")]
+    IncompleteData { have: u32, total: u32 },
     #[error("the node has shut down")]
     Stopped,
 }

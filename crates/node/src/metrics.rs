@@ -200,54 +200,91 @@ pub fn prometheus(statuses: &[(String, TorrentStatus)]) -> String {
         &'static str,
         &'static str,
         &'static str,
-        fn(&TorrentStatus) -> u64,
+        fn(&TorrentStatus) -> f64,
     );
-    const FIGURES: [Figure; 8] = [
+    const FIGURES: [Figure; 11] = [
         ("shoal_pieces_have", "gauge", "verified pieces", |s| {
-            u64::from(s.stats.pieces_have)
+            f64::from(s.stats.pieces_have)
         }),
         (
             "shoal_pieces_total",
             "gauge",
             "pieces in the torrent",
-            |s| u64::from(s.stats.num_pieces),
+            |s| f64::from(s.stats.num_pieces),
         ),
         (
             "shoal_downloaded_bytes_total",
             "counter",
             "payload received",
-            |s| s.stats.bytes_downloaded,
+            |s| s.stats.bytes_downloaded as f64,
         ),
         (
             "shoal_uploaded_bytes_total",
             "counter",
             "payload sent",
-            |s| s.stats.bytes_uploaded,
+            |s| s.stats.bytes_uploaded as f64,
         ),
         (
             "shoal_duplicate_bytes_total",
             "counter",
             "payload received twice",
-            |s| s.stats.duplicate_bytes,
+            |s| s.stats.duplicate_bytes as f64,
         ),
         (
             "shoal_failed_pieces_total",
             "counter",
             "pieces that failed verification",
-            |s| u64::from(s.stats.failed_pieces),
+            |s| f64::from(s.stats.failed_pieces),
         ),
         ("shoal_banned_peers_total", "counter", "peers banned", |s| {
-            u64::from(s.stats.banned_peers)
+            f64::from(s.stats.banned_peers)
         }),
         ("shoal_peers", "gauge", "connected peers", |s| {
-            s.peers.len() as u64
+            s.peers.len() as f64
         }),
+        (
+            "shoal_download_rate_bytes",
+            "gauge",
+            "payload received per second, recent average",
+            |s| s.stats.download_rate as f64,
+        ),
+        (
+            "shoal_upload_rate_bytes",
+            "gauge",
+            "payload sent per second, recent average",
+            |s| s.stats.upload_rate as f64,
+        ),
+        (
+            "shoal_time_to_first_byte_seconds",
+            "gauge",
+            "from the torrent's start to its first payload byte (0 until then)",
+            |s| s.stats.time_to_first_byte.map_or(0.0, |d| d.as_secs_f64()),
+        ),
     ];
     let mut out = String::new();
     for (name, kind, help, value) in FIGURES {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         for (info_hash, status) in statuses {
             let _ = writeln!(out, "{name}{{info_hash=\"{info_hash}\"}} {}", value(status));
+        }
+    }
+    let name = "shoal_peers_by_source";
+    let _ = writeln!(
+        out,
+        "# HELP {name} connected peers by the source that found them\n# TYPE {name} gauge"
+    );
+    for (info_hash, status) in statuses {
+        for source in PeerSource::ALL {
+            let n = status
+                .peers
+                .iter()
+                .filter(|p| p.info.source == source)
+                .count();
+            let source = source.as_str();
+            let _ = writeln!(
+                out,
+                "{name}{{info_hash=\"{info_hash}\",source=\"{source}\"}} {n}"
+            );
         }
     }
     out

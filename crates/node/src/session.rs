@@ -22,11 +22,14 @@ use crate::disk::{Disk, Done, Job, Reply};
 use crate::host::{NodeEvent, NodeHandle};
 use crate::peers::{PeerInfo, PeerSource};
 use crate::progress::{PeerStatus, TorrentProgress, TorrentStatus};
-use crate::streams::{self, Limits, PeerStream, StreamReader, StreamWriter};
+use crate::streams::{self, Limits, PeerStream};
 
 mod discovery;
+mod links;
 
 use discovery::{Lookup, PexInbox};
+pub(crate) use links::Conn;
+use links::{Outgoing, PeerLink, announced, read_loop, write_loop};
 
 /// Requests to a session from its [`crate::TorrentHandle`].
 pub(crate) enum TorrentCommand {
@@ -46,10 +49,13 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 /// own TCP window instead of growing our memory.
 const PEER_MESSAGE_QUEUE: usize = 1024;
 
+/// Peers whose engine key a torrent remembers after they left (see [`Conn`]).
+const MAX_REMEMBERED_PEERS: usize = 65_536;
+
 /// The session's incoming queues: peer messages (bounded) and everything else (bounded by
 /// the engine: one reply per disk job or dial it asked for).
 pub(crate) struct Inputs {
-    messages: mpsc::Receiver<(PeerKey, Message)>,
+    messages: mpsc::Receiver<(Conn, Message)>,
     others: mpsc::UnboundedReceiver<Input>,
     pex: PexInbox,
     tracker_peers: mpsc::UnboundedReceiver<Vec<std::net::SocketAddr>>,
@@ -67,9 +73,9 @@ pub(crate) struct Discovery {
 
 /// What the session's helper tasks report back, besides peer messages.
 pub(crate) enum Input {
-    Closed(PeerKey, String),
+    Closed(Conn, String),
     Disk(Event),
-    Uploaded(PeerKey, BlockRef),
+    Uploaded(Conn, BlockRef),
     /// An outbound stream, with the have-state our handshake carried.
     Dialed(Box<Result<(PeerStream, HaveState), String>>, PeerSource),
 }
@@ -78,20 +84,6 @@ pub(crate) enum Input {
 enum Target {
     Address(Multiaddr),
     Peer(PeerId, Vec<Multiaddr>),
-}
-
-/// What a writer task sends.
-enum Outgoing {
-    Message(Message),
-    /// A Piece answering a request; reported as uploaded once written.
-    Served(BlockRef, Bytes),
-}
-
-struct PeerLink {
-    info: PeerInfo,
-    outbound: bool,
-    outbox: mpsc::UnboundedSender<Outgoing>,
-    reader: tokio::task::JoinHandle<()>,
 }
 
 pub(crate) struct Session {
@@ -103,10 +95,14 @@ pub(crate) struct Session {
     node: NodeHandle,
     limits: Limits,
     peers: HashMap<PeerKey, PeerLink>,
+    /// The connected peers' keys.
     keys: HashMap<PeerId, PeerKey>,
+    /// Every key handed out, kept after the peer leaves so that it gets the same key again.
+    identities: HashMap<PeerId, PeerKey>,
     next_key: u64,
+    next_serial: u64,
     input_tx: mpsc::UnboundedSender<Input>,
-    message_tx: mpsc::Sender<(PeerKey, Message)>,
+    message_tx: mpsc::Sender<(Conn, Message)>,
     progress: watch::Sender<TorrentProgress>,
     /// When held-back progress is to be published; `None` while the published one is current.
     progress_due: Option<Instant>,
@@ -155,7 +151,9 @@ impl Session {
             limits,
             peers: HashMap::new(),
             keys: HashMap::new(),
+            identities: HashMap::new(),
             next_key: 0,
+            next_serial: 0,
             input_tx,
             message_tx,
             progress,
@@ -206,7 +204,7 @@ impl Session {
                     }
                 };
                 tokio::select! {
-                    Some((key, message)) = inputs.messages.recv() => self.on_message(key, message),
+                    Some((conn, message)) = inputs.messages.recv() => self.on_message(conn, message),
                     Some(input) = inputs.others.recv() => self.on_input(input),
                     Some(stream) = streams.recv() => self.on_stream(stream, PeerSource::Incoming, None),
                     Some((from, message)) = inputs.pex.recv() => self.on_pex(from, message),
@@ -242,24 +240,44 @@ impl Session {
         self.engine.handle(Instant::now(), event);
     }
 
-    fn on_message(&mut self, key: PeerKey, message: Message) {
-        // Messages still queued from a peer that was dropped are ignored.
-        if self.peers.contains_key(&key) {
-            self.handle(Event::Message { peer: key, message });
+    /// Whether `conn` is the peer's current stream: what is still queued from a stream that
+    /// was dropped, or replaced by a newer one, is ignored.
+    fn is_current(&self, conn: Conn) -> bool {
+        self.peers
+            .get(&conn.key)
+            .is_some_and(|link| link.serial == conn.serial)
+    }
+
+    fn on_message(&mut self, conn: Conn, message: Message) {
+        if self.is_current(conn) {
+            self.handle(Event::Message {
+                peer: conn.key,
+                message,
+            });
         }
     }
 
     fn on_input(&mut self, input: Input) {
         match input {
-            Input::Closed(key, reason) => {
-                if let Some(link) = self.peers.remove(&key) {
+            Input::Closed(conn, reason) => {
+                if !self.is_current(conn) {
+                    return;
+                }
+                if let Some(link) = self.peers.remove(&conn.key) {
                     debug!(peer = %link.info.peer_id, %reason, "peer stream closed");
                     self.forget(&link.info.peer_id);
-                    self.handle(Event::PeerDisconnected { peer: key });
+                    self.handle(Event::PeerDisconnected { peer: conn.key });
                 }
             }
             Input::Disk(event) => self.handle(event),
-            Input::Uploaded(peer, block) => self.handle(Event::Uploaded { peer, block }),
+            Input::Uploaded(conn, block) => {
+                if self.is_current(conn) {
+                    self.handle(Event::Uploaded {
+                        peer: conn.key,
+                        block,
+                    });
+                }
+            }
             Input::Dialed(result, source) => match *result {
                 Ok((stream, sent)) => self.on_stream(stream, source, Some(sent)),
                 Err(reason) => debug!(%reason, ?source, "could not reach peer"),
@@ -346,6 +364,11 @@ impl Session {
             debug!(peer = %stream.peer, "refused a stream from a banned peer");
             return;
         }
+        // Dropping the stream closes it; the peer's other streams are not affected.
+        if let Err(e) = self.validator.check_handshake(&stream.handshake) {
+            info!(peer = %stream.peer, error = %e, "refused a peer's handshake");
+            return;
+        }
         if let Some(&existing) = self.keys.get(&stream.peer) {
             // Both sides opened at once: keep the stream opened by the smaller PeerId, so both
             // ends make the same choice.
@@ -358,8 +381,11 @@ impl Session {
             self.drop_peer(existing);
             self.handle(Event::PeerDisconnected { peer: existing });
         }
-        let key = PeerKey(self.next_key);
-        self.next_key += 1;
+        let conn = Conn {
+            key: self.key_of(stream.peer),
+            serial: self.next_serial,
+        };
+        self.next_serial += 1;
         let PeerStream {
             peer,
             handshake,
@@ -382,31 +408,56 @@ impl Session {
             }
         }
         let tx = self.input_tx.clone();
-        tokio::spawn(write_loop(key, writer, queue, tx.clone()));
+        tokio::spawn(write_loop(conn, writer, queue, tx.clone()));
         let messages = self.message_tx.clone();
-        let reader = tokio::spawn(read_loop(key, reader, self.validator.clone(), messages, tx));
+        let reader = tokio::spawn(read_loop(
+            conn,
+            reader,
+            self.validator.clone(),
+            messages,
+            tx,
+        ));
         info!(%peer, ?source, "peer connected");
         if let Some(pex) = &mut self.pex {
             pex.peer_connected(peer, Instant::now());
         }
+        let info = PeerInfo {
+            peer_id: peer,
+            source,
+        };
         self.peers.insert(
-            key,
+            conn.key,
             PeerLink {
-                info: PeerInfo {
-                    peer_id: peer,
-                    source,
-                },
+                info,
+                serial: conn.serial,
                 outbound,
                 outbox,
                 reader,
             },
         );
-        self.keys.insert(peer, key);
-        self.handle(Event::PeerConnected { peer: key });
+        self.keys.insert(peer, conn.key);
+        self.handle(Event::PeerConnected { peer: conn.key });
         self.handle(Event::Message {
-            peer: key,
+            peer: conn.key,
             message: Message::Handshake(handshake),
         });
+    }
+
+    /// The engine's key for `peer`: the one it had before, if it was here already.
+    fn key_of(&mut self, peer: PeerId) -> PeerKey {
+        if let Some(&key) = self.identities.get(&peer) {
+            return key;
+        }
+        if self.identities.len() >= MAX_REMEMBERED_PEERS {
+            // Forget the peers that are gone (and what the engine held against them) rather
+            // than grow without bound on a torrent that has seen very many peers.
+            let connected = &self.keys;
+            self.identities.retain(|id, _| connected.contains_key(id));
+        }
+        let key = PeerKey(self.next_key);
+        self.next_key += 1;
+        self.identities.insert(peer, key);
+        key
     }
 
     fn drop_peer(&mut self, key: PeerKey) {
@@ -544,90 +595,30 @@ impl Session {
         self.progress_due = held.then(|| self.last_published + PROGRESS_INTERVAL);
     }
 
-    async fn stop(&mut self) {
+    /// Stops the torrent: leaves the DHT and the trackers, closes every peer stream, lets the
+    /// disk threads finish their queues, then saves the resume state and closes the storage
+    /// (so the next start trusts the resume record instead of rechecking).
+    async fn stop(mut self) {
         self.stop_discovery().await;
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for key in keys {
             self.drop_peer(key);
         }
-        let storage = self.storage.clone();
-        let flushed = tokio::task::spawn_blocking(move || storage.flush()).await;
-        match flushed {
-            Ok(Ok(())) => {}
+        let Self { storage, disk, .. } = self;
+        let closed = tokio::task::spawn_blocking(move || {
+            disk.finish();
+            match Arc::try_unwrap(storage) {
+                Ok(storage) => storage.close(),
+                // Someone still holds the storage: save what we can; the next start rechecks
+                // what the record does not vouch for.
+                Err(shared) => shared.flush(),
+            }
+        })
+        .await;
+        match closed {
+            Ok(Ok(())) => debug!("resume state saved, storage closed"),
             Ok(Err(e)) => warn!(error = %e, "saving resume state failed"),
             Err(e) => warn!(error = %e, "saving resume state failed"),
         }
     }
-}
-
-/// Whether a handshake with this have-state announced `piece`.
-fn announced(have: &HaveState, piece: u32) -> bool {
-    match have {
-        HaveState::All => true,
-        HaveState::None => false,
-        HaveState::Bitfield(bits) => bits.get(piece),
-    }
-}
-
-async fn read_loop(
-    key: PeerKey,
-    mut reader: StreamReader,
-    validator: Arc<Validator>,
-    messages: mpsc::Sender<(PeerKey, Message)>,
-    tx: mpsc::UnboundedSender<Input>,
-) {
-    let reason = loop {
-        match reader.next().await {
-            Ok(Some(message)) => {
-                if let Err(e) = validator.check_incoming(&message) {
-                    break format!("protocol violation: {e}");
-                }
-                if messages.send((key, message)).await.is_err() {
-                    return;
-                }
-            }
-            Ok(None) => break "peer closed the stream".to_owned(),
-            Err(e) => break e.to_string(),
-        }
-    };
-    let _ = tx.send(Input::Closed(key, reason));
-}
-
-async fn write_loop(
-    key: PeerKey,
-    mut writer: StreamWriter,
-    mut queue: mpsc::UnboundedReceiver<Outgoing>,
-    tx: mpsc::UnboundedSender<Input>,
-) {
-    let mut written = Vec::new();
-    while let Some(first) = queue.recv().await {
-        let mut next = Some(first);
-        // Take everything already queued, so one flush carries many messages.
-        while let Some(outgoing) = next.take().or_else(|| queue.try_recv().ok()) {
-            let message = match outgoing {
-                Outgoing::Message(message) => message,
-                Outgoing::Served(block, data) => {
-                    written.push(block);
-                    Message::Piece(Block {
-                        piece: block.piece,
-                        offset: block.offset,
-                        data,
-                    })
-                }
-            };
-            if let Err(e) = writer.push(&message).await {
-                let _ = tx.send(Input::Closed(key, e.to_string()));
-                return;
-            }
-        }
-        if let Err(e) = writer.flush().await {
-            let _ = tx.send(Input::Closed(key, e.to_string()));
-            return;
-        }
-        for block in written.drain(..) {
-            let _ = tx.send(Input::Uploaded(key, block));
-        }
-    }
-    // The session dropped the peer: close our half politely.
-    let _ = writer.close().await;
 }

@@ -157,6 +157,13 @@ pub(crate) async fn add(node: &NodeHandle, add: AddTorrent) -> Result<TorrentHan
     .map_err(|e| NodeError::Storage(e.to_string()))?
     .map_err(|e| NodeError::Storage(e.to_string()))?;
     let geometry = add.torrent.info.geometry();
+    if add.storage.read_only && !opened.have.is_full() {
+        // Nothing could be downloaded into read-only files.
+        let (have, total) = (opened.have.count(), geometry.num_pieces());
+        let storage = opened.storage;
+        let _ = tokio::task::spawn_blocking(move || storage.close()).await;
+        return Err(NodeError::IncompleteData { have, total });
+    }
     let trackers = add.tracker_tiers();
     let mut have = Bitfield::new(geometry.num_pieces());
     for piece in 0..geometry.num_pieces() {

@@ -134,12 +134,14 @@ async fn protocol_violations_close_only_that_stream() {
     let dir = tempfile::tempdir().unwrap();
     let seed_dir = dir.path().join("seed");
     std::fs::create_dir_all(&seed_dir).unwrap();
-    let content = pseudo_random(3 * 1024 * 1024, 4);
+    // 52 pieces: the last bitfield byte has spare bits.
+    let content = pseudo_random(3 * 1024 * 1024 + 200_000, 4);
     std::fs::write(seed_dir.join("content.bin"), &content).unwrap();
     let torrent = make_torrent(&seed_dir.join("content.bin"), 64 * 1024);
-    // Slow enough that the honest transfer is still running while the attacks happen.
+    // Slow enough (about 6 s) that the honest transfer is still running while the attacks
+    // happen; that is checked below.
     let seeder = node_with(dir.path(), "seeder", |c| {
-        c.upload_limit = Some(Rate(1024 * 1024))
+        c.upload_limit = Some(Rate(512 * 1024))
     })
     .await;
     let _seeding = seed(&seeder, &torrent, &seed_dir).await;
@@ -166,7 +168,16 @@ async fn protocol_violations_close_only_that_stream() {
         info_hash: shoal_metainfo::InfoHash([9; 20]),
         ..torrent.clone()
     };
-    let attacks: [(&str, Vec<u8>); 4] = [
+    let bad_handshake = |edit: &dyn Fn(&mut Handshake)| {
+        let mut hs = handshake(&torrent, HaveState::None);
+        edit(&mut hs);
+        frame(&Message::Handshake(hs))
+    };
+    assert!(num_pieces % 8 != 0, "the torrent leaves spare bits");
+    let mut bytes = vec![0; (num_pieces as usize).div_ceil(8)];
+    *bytes.last_mut().unwrap() |= 1;
+    let spare_bits = shoal_wire::Bitfield::from_bytes(bytes, num_pieces).unwrap();
+    let attacks: [(&str, Vec<u8>); 7] = [
         (
             "out-of-range request",
             [hello.clone(), frame(&out_of_range)].concat(),
@@ -187,6 +198,20 @@ async fn protocol_violations_close_only_that_stream() {
             "unknown info-hash",
             frame(&Message::Handshake(handshake(&unknown, HaveState::None))),
         ),
+        (
+            "handshake of another protocol version",
+            bad_handshake(&|hs| hs.version = PROTOCOL_VERSION + 1),
+        ),
+        (
+            "bitfield of the wrong length",
+            bad_handshake(&|hs| {
+                hs.have = HaveState::Bitfield(shoal_wire::Bitfield::new(num_pieces + 8))
+            }),
+        ),
+        (
+            "bitfield with spare bits set",
+            bad_handshake(&|hs| hs.have = HaveState::Bitfield(spare_bits.clone())),
+        ),
     ];
     for (name, bytes) in attacks {
         assert!(
@@ -204,6 +229,12 @@ async fn protocol_violations_close_only_that_stream() {
         }
         let _ = flood.writer.flush().await;
     });
+    let during = fetching.status().await.unwrap();
+    assert!(
+        !during.stats.complete,
+        "the honest transfer must still be running while the attacks happen"
+    );
+    assert_eq!(during.peers.len(), 1, "the honest peer is still connected");
     // The honest transfer went on undisturbed.
     wait_complete(&fetching).await;
     flooding.abort();

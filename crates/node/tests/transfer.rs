@@ -134,6 +134,15 @@ async fn stats_are_served_as_json_and_prometheus_text() {
     assert_eq!(t["complete"], true);
     assert_eq!(t["pieces_have"], 5);
     assert!(t["bytes_downloaded"].as_u64().unwrap() >= 300_000);
+    // One peer, no end game: nothing arrived twice.
+    assert_eq!(t["duplicate_bytes"], 0);
+    assert!(t["time_to_first_byte_ms"].is_u64(), "{t}");
+    assert!(
+        t["time_to_complete_ms"].as_u64().unwrap() >= t["time_to_first_byte_ms"].as_u64().unwrap()
+    );
+    // Rates are averages over the last seconds: the download's is still visible.
+    assert!(t["download_rate"].as_u64().unwrap() > 0, "{t}");
+    assert_eq!(t["upload_rate"], 0, "b uploaded nothing");
     assert_eq!(t["peers"][0]["peer_id"], a.peer_id().to_string());
     assert_eq!(t["peers"][0]["source"], "manual");
     assert_eq!(t["peers"][0]["pieces"], 5, "the seeder has every piece");
@@ -161,6 +170,19 @@ async fn stats_are_served_as_json_and_prometheus_text() {
         text.contains("# TYPE shoal_downloaded_bytes_total counter"),
         "{text}"
     );
+    assert!(
+        text.contains(&format!(
+            "shoal_peers_by_source{{info_hash=\"{hash}\",source=\"manual\"}} 1\n"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "shoal_upload_rate_bytes{{info_hash=\"{hash}\"}} 0\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("# TYPE shoal_time_to_first_byte_seconds gauge"));
     let (status, _) = http_get(addr, "/nope").await;
     assert_eq!(status, "HTTP/1.1 404 Not Found");
     // A stopped torrent is no longer reported.

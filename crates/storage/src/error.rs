@@ -50,6 +50,10 @@ pub enum StorageError {
     /// reached; verify it again once its writes are done.
     #[error("piece {piece} was written to while being verified; verify it again")]
     PieceBusy { piece: u32 },
+    /// The storage was opened read-only ([`crate::StorageConfig::read_only`]), to seed data
+    /// that must not change.
+    #[error("piece {piece}: the torrent's files are open read-only; nothing is written to them")]
+    ReadOnly { piece: u32 },
 }
 
 impl StorageError {

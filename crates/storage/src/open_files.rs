@@ -5,7 +5,7 @@ use std::fs::File;
 use std::sync::Arc;
 
 use crate::error::StorageError;
-use crate::layout::{Layout, open_data_file};
+use crate::layout::{Layout, open_data_file, open_data_file_read};
 
 /// Default number of files kept open at once: torrents with 100k files must not exhaust the
 /// process's descriptors.
@@ -16,6 +16,7 @@ pub const DEFAULT_OPEN_FILES: usize = 64;
 #[derive(Debug)]
 pub(crate) struct OpenFiles {
     capacity: usize,
+    read_only: bool,
     slots: Vec<Slot>,
     tick: u64,
     /// Files written (or holding newly verified pieces) since they were last synced.
@@ -32,9 +33,10 @@ struct Slot {
 }
 
 impl OpenFiles {
-    pub fn new(capacity: usize) -> Self {
+    pub fn new(capacity: usize, read_only: bool) -> Self {
         Self {
             capacity: capacity.max(1),
+            read_only,
             slots: Vec::new(),
             tick: 0,
             unsynced: BTreeSet::new(),
@@ -60,7 +62,11 @@ impl OpenFiles {
         if self.slots.len() >= self.capacity {
             self.evict(layout)?;
         }
-        let file = Arc::new(open_data_file(path, true)?);
+        let file = Arc::new(if self.read_only {
+            open_data_file_read(path)?
+        } else {
+            open_data_file(path, true)?
+        });
         self.slots.push(Slot {
             index,
             file: Arc::clone(&file),

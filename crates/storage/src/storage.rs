@@ -30,6 +30,10 @@ pub struct StorageConfig {
     pub flush_bytes: u64,
     /// Threads for the recheck at open; `None` uses every core.
     pub recheck_threads: Option<NonZeroUsize>,
+    /// Open the files read-only and never create, extend or write them: for seeding data
+    /// that belongs to the user. Missing or short files simply lack their pieces, and
+    /// [`Storage::write_block`] fails with [`StorageError::ReadOnly`].
+    pub read_only: bool,
 }
 
 impl Default for StorageConfig {
@@ -39,6 +43,7 @@ impl Default for StorageConfig {
             flush_interval: Duration::from_secs(10),
             flush_bytes: 64 << 20,
             recheck_threads: None,
+            read_only: false,
         }
     }
 }
@@ -126,6 +131,15 @@ struct PieceWrites {
 /// Times a verification is retried when writes to the piece keep racing it.
 const VERIFY_ATTEMPTS: usize = 4;
 
+/// What [`Storage::open`] prepared, for [`Storage::assemble`].
+struct Parts {
+    info_hash: InfoHash,
+    layout: Layout,
+    paths: StatePaths,
+    expected: Expected,
+    stats: Vec<FileStat>,
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves its data consistent, so a panic elsewhere cannot have left
     // it half-updated.
@@ -143,10 +157,15 @@ impl Storage {
         state_dir: &Path,
         config: StorageConfig,
     ) -> Result<Opened, StorageError> {
-        fs::create_dir_all(download_dir)
-            .map_err(|e| StorageError::io(download_dir, "create directory", e))?;
-        let root = fs::canonicalize(download_dir)
-            .map_err(|e| StorageError::io(download_dir, "resolve", e))?;
+        let root = if config.read_only {
+            fs::canonicalize(download_dir)
+                .map_err(|e| StorageError::io(download_dir, "resolve", e))?
+        } else {
+            fs::create_dir_all(download_dir)
+                .map_err(|e| StorageError::io(download_dir, "create directory", e))?;
+            fs::canonicalize(download_dir)
+                .map_err(|e| StorageError::io(download_dir, "resolve", e))?
+        };
         fs::create_dir_all(state_dir)
             .map_err(|e| StorageError::io(state_dir, "create directory", e))?;
         let layout = Layout::new(root, info)?;
@@ -175,7 +194,11 @@ impl Storage {
         );
 
         paths.write_marker()?;
-        let stats = create_files(&layout)?;
+        let stats = if config.read_only {
+            before.iter().map(|s| s.unwrap_or_default()).collect()
+        } else {
+            create_files(&layout)?
+        };
         let threads = config
             .recheck_threads
             .or_else(|| std::thread::available_parallelism().ok())
@@ -193,22 +216,47 @@ impl Storage {
             rechecked: plan.candidates.count(),
             found: found.count(),
         };
-        let mut open_files = OpenFiles::new(config.open_files);
+        let parts = Parts {
+            info_hash,
+            layout,
+            paths,
+            expected,
+            stats,
+        };
+        let storage = Storage::assemble(parts, info, config, &have, &found);
+        storage.flush()?;
+        Ok(Opened {
+            storage,
+            have,
+            report,
+        })
+    }
+
+    /// The storage once its files are in place and its pieces known.
+    fn assemble(
+        parts: Parts,
+        info: &Info,
+        config: StorageConfig,
+        have: &PieceSet,
+        found: &PieceSet,
+    ) -> Self {
+        let geometry = info.geometry();
+        let mut open_files = OpenFiles::new(config.open_files, config.read_only);
         // Pieces found by reading may sit in the page cache only (after kill -9): sync their
         // files before a resume record names them.
         for piece in found.iter() {
             let (start, size) = (geometry.piece_offset(piece), piece_len(geometry, piece));
-            for index in layout.data_files_in(start, size) {
+            for index in parts.layout.data_files_in(start, size) {
                 open_files.mark_unsynced(index);
             }
         }
-        let storage = Storage {
-            info_hash,
+        Storage {
+            info_hash: parts.info_hash,
             info: info.clone(),
             geometry,
-            layout,
-            paths,
-            expected,
+            layout: parts.layout,
+            paths: parts.paths,
+            expected: parts.expected,
             config,
             files: Mutex::new(open_files),
             state: Mutex::new(State {
@@ -217,14 +265,8 @@ impl Storage {
                 last_flush: Instant::now(),
                 writes: HashMap::new(),
             }),
-            recorded: Mutex::new(stats),
-        };
-        storage.flush()?;
-        Ok(Opened {
-            storage,
-            have,
-            report,
-        })
+            recorded: Mutex::new(parts.stats),
+        }
     }
 
     pub fn info_hash(&self) -> InfoHash {
@@ -262,6 +304,9 @@ impl Storage {
     /// Writes `data` at `offset` in `piece`, across file boundaries; bytes that fall in pad
     /// files are dropped. Refuses pieces that are already verified.
     pub fn write_block(&self, piece: u32, offset: u32, data: &[u8]) -> Result<(), StorageError> {
+        if self.config.read_only {
+            return Err(StorageError::ReadOnly { piece });
+        }
         let start = self.check_range(piece, offset, data.len())?;
         {
             let mut state = lock(&self.state);

@@ -458,3 +458,42 @@ fn a_free_rider_never_unchokes_and_rejects_every_request() {
         "{request:?}"
     );
 }
+
+#[test]
+fn shared_blame_survives_a_reconnection_under_the_same_key() {
+    // The node gives a peer the same key when it comes back, so that leaving between two
+    // corrupt pieces does not wipe its record.
+    let (mut d, content) = strict_leecher();
+    d.connect(1, HaveState::All);
+    d.connect(2, HaveState::All);
+    let a = requests_to(&d.msg(1, Message::Unchoke), 1)[0];
+    let b = requests_to(&d.msg(2, Message::Unchoke), 2)[0];
+    assert_eq!(a.piece, b.piece);
+    let mut out = d.msg(1, Message::Piece(content.block(a)));
+    out.extend(d.msg(2, Message::Piece(content.block(b))));
+    let dd = requests_to(&out, 2)[0];
+    let out = d.settle(out, false);
+    assert!(!out.iter().any(|x| matches!(x, Action::Ban { .. })));
+    // Peer 1 leaves (its request goes back to the picker) and comes back under its old key.
+    d.event(Event::PeerDisconnected { peer: PeerKey(1) });
+    d.connect(1, HaveState::All);
+    let c = requests_to(&d.msg(1, Message::Unchoke), 1)[0];
+    assert_eq!(c.piece, dd.piece, "the partial piece first");
+    let mut out = d.msg(1, Message::Piece(content.block(c)));
+    out.extend(d.msg(2, Message::Piece(content.block(dd))));
+    let out = d.settle(out, false);
+    let bans: Vec<_> = out
+        .iter()
+        .filter_map(|x| match x {
+            Action::Ban { peer, reason } => Some((peer.0, reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        bans,
+        [
+            (1, BanReason::CorruptPieces { pieces: 2 }),
+            (2, BanReason::CorruptPieces { pieces: 2 })
+        ]
+    );
+}

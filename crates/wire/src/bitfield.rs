@@ -1,10 +1,10 @@
 //! A fixed-length set of piece indexes, stored as BitTorrent's bitfield (high bit first).
 
-use serde::{Deserialize, Serialize};
-
 /// Which pieces a peer has. Its length is fixed at creation; spare bits in the last byte are
-/// always zero (a decoded bitfield with spare bits set is rejected by validation).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// always zero (a decoded bitfield with spare bits set is rejected by validation). It has no
+/// serde impls on purpose: the wire format (`repr.rs`) builds it through [`Bitfield::from_bytes`],
+/// which keeps the byte count consistent with `len`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Bitfield {
     bits: Vec<u8>,
     len: u32,

@@ -75,7 +75,9 @@ impl Validator {
         }
     }
 
-    fn check_handshake(&self, handshake: &Handshake) -> Result<(), WireError> {
+    /// Checks a peer's handshake: our protocol version, this torrent, and a have-state that fits
+    /// it (a bitfield of the right length with zero spare bits).
+    pub fn check_handshake(&self, handshake: &Handshake) -> Result<(), WireError> {
         // Version first: under another version the other fields may mean something else.
         if handshake.version != PROTOCOL_VERSION {
             return Err(WireError::UnsupportedVersion {

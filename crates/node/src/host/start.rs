@@ -7,6 +7,10 @@ use driver::{AddressBook, Host};
 const IDENTIFY_PROTOCOL: &str = "/shoal/id/1.0.0";
 /// How long `start` waits for the listeners to report their addresses.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// A listener on an unspecified address (`0.0.0.0`, `::`) reports one address per network
+/// interface, all at once when it starts: after its first, `start` takes the others that
+/// arrive within this time.
+const INTERFACE_SETTLE: Duration = Duration::from_millis(250);
 /// Connections to one peer: one is the rule; a second covers a simultaneous dial.
 const MAX_CONNECTIONS_PER_PEER: u32 = 2;
 /// Incoming connections still in their handshake at once.
@@ -166,6 +170,7 @@ async fn wait_for_listeners(
     swarm: &mut Swarm<Behaviour>,
     mut pending: Vec<(libp2p::core::transport::ListenerId, Multiaddr)>,
 ) -> Result<Vec<Multiaddr>, NodeError> {
+    let any_unspecified = pending.iter().any(|(_, addr)| is_unspecified(addr));
     let mut addrs = Vec::new();
     let deadline = tokio::time::Instant::now() + LISTEN_TIMEOUT;
     while !pending.is_empty() {
@@ -175,36 +180,62 @@ async fn wait_for_listeners(
                 addr: pending[0].1.to_string(),
                 reason: "no address reported in time".into(),
             })?;
-        match event {
-            SwarmEvent::NewListenAddr {
-                listener_id,
-                address,
-            } => {
-                pending.retain(|(id, _)| *id != listener_id);
-                addrs.push(address);
-            }
-            SwarmEvent::ListenerClosed {
-                listener_id,
-                reason,
-                ..
-            } => {
-                if let Some((_, addr)) = pending.iter().find(|(id, _)| *id == listener_id) {
-                    return Err(NodeError::Listen {
-                        addr: addr.to_string(),
-                        reason: format!("{reason:?}"),
-                    });
+        if let Some(address) = listener_event(event, &mut pending)? {
+            addrs.push(address);
+        }
+    }
+    if any_unspecified {
+        let settle = tokio::time::Instant::now() + INTERFACE_SETTLE;
+        while let Ok(event) = tokio::time::timeout_at(settle, swarm.select_next_some()).await {
+            if let Some(address) = listener_event(event, &mut pending)? {
+                if !addrs.contains(&address) {
+                    addrs.push(address);
                 }
             }
-            SwarmEvent::ListenerError { listener_id, error } => {
-                if let Some((_, addr)) = pending.iter().find(|(id, _)| *id == listener_id) {
-                    return Err(NodeError::Listen {
-                        addr: addr.to_string(),
-                        reason: error.to_string(),
-                    });
-                }
-            }
-            _ => {}
         }
     }
     Ok(addrs)
+}
+
+fn is_unspecified(addr: &Multiaddr) -> bool {
+    use libp2p::multiaddr::Protocol;
+    addr.iter().any(|part| match part {
+        Protocol::Ip4(ip) => ip.is_unspecified(),
+        Protocol::Ip6(ip) => ip.is_unspecified(),
+        _ => false,
+    })
+}
+
+/// A new listen address from `event`, or the error that a pending listener failed with.
+fn listener_event(
+    event: SwarmEvent<BehaviourEvent>,
+    pending: &mut Vec<(libp2p::core::transport::ListenerId, Multiaddr)>,
+) -> Result<Option<Multiaddr>, NodeError> {
+    let failed = |listener_id, reason: String| {
+        pending
+            .iter()
+            .find(|(id, _)| *id == listener_id)
+            .map(|(_, addr)| NodeError::Listen {
+                addr: addr.to_string(),
+                reason,
+            })
+    };
+    match event {
+        SwarmEvent::NewListenAddr {
+            listener_id,
+            address,
+        } => {
+            pending.retain(|(id, _)| *id != listener_id);
+            Ok(Some(address))
+        }
+        SwarmEvent::ListenerClosed {
+            listener_id,
+            reason,
+            ..
+        } => failed(listener_id, format!("{reason:?}")).map_or(Ok(None), Err),
+        SwarmEvent::ListenerError { listener_id, error } => {
+            failed(listener_id, error.to_string()).map_or(Ok(None), Err)
+        }
+        _ => Ok(None),
+    }
 }
