@@ -8,15 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use sha1::{Digest, Sha1};
 use shoal_metainfo::{Info, InfoHash, PieceGeometry};
 
+use crate::assembly::Assembly;
 use crate::error::StorageError;
 use crate::layout::{FileKind, Layout};
 use crate::open_files::{DEFAULT_OPEN_FILES, OpenFiles};
 use crate::piece_set::PieceSet;
 use crate::prepare::{create_files, piece_len, plan_recheck, stat_existing};
-use crate::recheck::{self, AlignedBuf, CHUNK, read_error};
+use crate::recheck::{self, read_error};
 use crate::resume::{self, Expected, FileStat, LoadError, StatePaths};
 
 /// How a [`Storage`] behaves; [`Default`] suits a desktop node.
@@ -30,6 +30,10 @@ pub struct StorageConfig {
     pub flush_bytes: u64,
     /// Threads for the recheck at open; `None` uses every core.
     pub recheck_threads: Option<NonZeroUsize>,
+    /// Memory for pieces being assembled: a piece's blocks are gathered in memory, hashed
+    /// there and written once verified (see the crate docs). Pieces that find it full are
+    /// written block by block and read back to be hashed. 0 turns assembly off.
+    pub assembly_bytes: usize,
     /// Open the files read-only and never create, extend or write them: for seeding data
     /// that belongs to the user. Missing or short files simply lack their pieces, and
     /// [`Storage::write_block`] fails with [`StorageError::ReadOnly`].
@@ -43,6 +47,7 @@ impl Default for StorageConfig {
             flush_interval: Duration::from_secs(10),
             flush_bytes: 64 << 20,
             recheck_threads: None,
+            assembly_bytes: 64 << 20,
             read_only: false,
         }
     }
@@ -118,6 +123,8 @@ struct State {
     /// Writes to pieces not yet verified, so that a verification that raced a write (e.g. a
     /// late duplicate block from another peer) is never taken for a good piece.
     writes: HashMap<u32, PieceWrites>,
+    /// Pieces gathered in memory until verified.
+    assembly: Assembly,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -128,9 +135,6 @@ struct PieceWrites {
     in_flight: u32,
 }
 
-/// Times a verification is retried when writes to the piece keep racing it.
-const VERIFY_ATTEMPTS: usize = 4;
-
 /// What [`Storage::open`] prepared, for [`Storage::assemble`].
 struct Parts {
     info_hash: InfoHash,
@@ -139,6 +143,8 @@ struct Parts {
     expected: Expected,
     stats: Vec<FileStat>,
 }
+
+mod blocks;
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves its data consistent, so a panic elsewhere cannot have left
@@ -241,6 +247,7 @@ impl Storage {
         found: &PieceSet,
     ) -> Self {
         let geometry = info.geometry();
+        let assembly = Assembly::new(config.assembly_bytes);
         let mut open_files = OpenFiles::new(config.open_files, config.read_only);
         // Pieces found by reading may sit in the page cache only (after kill -9): sync their
         // files before a resume record names them.
@@ -264,6 +271,7 @@ impl Storage {
                 unrecorded_bytes: 0,
                 last_flush: Instant::now(),
                 writes: HashMap::new(),
+                assembly,
             }),
             recorded: Mutex::new(parts.stats),
         }
@@ -301,45 +309,6 @@ impl Storage {
         lock(&self.files).open_count()
     }
 
-    /// Writes `data` at `offset` in `piece`, across file boundaries; bytes that fall in pad
-    /// files are dropped. Refuses pieces that are already verified.
-    pub fn write_block(&self, piece: u32, offset: u32, data: &[u8]) -> Result<(), StorageError> {
-        if self.config.read_only {
-            return Err(StorageError::ReadOnly { piece });
-        }
-        let start = self.check_range(piece, offset, data.len())?;
-        {
-            let mut state = lock(&self.state);
-            if state.have.contains(piece) {
-                return Err(StorageError::PieceAlreadyVerified { piece });
-            }
-            let writes = state.writes.entry(piece).or_default();
-            writes.started += 1;
-            writes.in_flight += 1;
-        }
-        let result = self.write_spans(start, data);
-        if let Some(writes) = lock(&self.state).writes.get_mut(&piece) {
-            writes.in_flight -= 1;
-        }
-        result
-    }
-
-    fn write_spans(&self, start: u64, data: &[u8]) -> Result<(), StorageError> {
-        self.layout.for_each_span(start, data.len(), |span| {
-            let FileKind::Data(path) = &self.layout.files[span.file].kind else {
-                return Ok(());
-            };
-            let file = lock(&self.files).get(&self.layout, span.file)?;
-            file.write_all_at(
-                &data[span.buf_offset..span.buf_offset + span.len],
-                span.file_offset,
-            )
-            .map_err(|e| StorageError::io(path, "write", e))?;
-            lock(&self.files).mark_written(span.file);
-            Ok(())
-        })
-    }
-
     /// Reads `buf.len()` bytes at `offset` in `piece` (pad ranges read as zeros). It does not
     /// check that the piece is verified: serve peers only pieces [`Storage::has_piece`] holds.
     pub fn read_into(&self, piece: u32, offset: u32, buf: &mut [u8]) -> Result<(), StorageError> {
@@ -363,75 +332,6 @@ impl Storage {
     pub fn read_piece(&self, piece: u32) -> Result<Vec<u8>, StorageError> {
         let size = self.piece_size(piece)?;
         self.read_block(piece, 0, size)
-    }
-
-    /// Hashes `piece` and compares it with the torrent. A match adds it to the have-set and
-    /// queues it for the resume file (written when due: see [`StorageConfig`]); a mismatch
-    /// leaves it missing. A piece already verified is not read again. If blocks of the piece
-    /// are written while it is hashed, it is hashed again (a few times, then
-    /// [`StorageError::PieceBusy`]): a verdict always covers exactly the bytes on disk.
-    pub fn verify_piece(&self, piece: u32) -> Result<PieceCheck, StorageError> {
-        let size = self.piece_size(piece)?;
-        let start = self.geometry.piece_offset(piece);
-        let mut buf = AlignedBuf::new((size as usize).min(CHUNK));
-        for _ in 0..VERIFY_ATTEMPTS {
-            let writes_before = {
-                let state = lock(&self.state);
-                if state.have.contains(piece) {
-                    return Ok(PieceCheck::Verified);
-                }
-                state.writes.get(&piece).copied().unwrap_or_default()
-            };
-            let matches = self.hash_matches(piece, start, size, &mut buf)?;
-            let mut state = lock(&self.state);
-            let writes_after = state.writes.get(&piece).copied().unwrap_or_default();
-            if writes_before.in_flight > 0 || writes_after != writes_before {
-                continue; // a write overlapped the hashing: what was hashed proves nothing
-            }
-            if !matches {
-                return Ok(PieceCheck::HashMismatch);
-            }
-            // Still under the state lock, so no write can start before the piece is marked.
-            // Before the piece can be recorded, every file holding it must be synced, whoever
-            // wrote it (this session, or a previous one whose writes may not be on disk yet);
-            // they are marked before the piece joins the set (see `flush`).
-            {
-                let mut files = lock(&self.files);
-                for index in self.layout.data_files_in(start, size as usize) {
-                    files.mark_unsynced(index);
-                }
-            }
-            state.writes.remove(&piece);
-            state.have.insert(piece);
-            state.unrecorded_bytes += u64::from(size);
-            let due = state.unrecorded_bytes >= self.config.flush_bytes
-                || state.last_flush.elapsed() >= self.config.flush_interval;
-            drop(state);
-            if due {
-                self.flush()?;
-            }
-            return Ok(PieceCheck::Verified);
-        }
-        Err(StorageError::PieceBusy { piece })
-    }
-
-    fn hash_matches(
-        &self,
-        piece: u32,
-        start: u64,
-        size: u32,
-        buf: &mut AlignedBuf,
-    ) -> Result<bool, StorageError> {
-        let mut hasher = Sha1::new();
-        let mut done = 0usize;
-        while done < size as usize {
-            let chunk = &mut buf.as_mut()[..(size as usize - done).min(CHUNK)];
-            self.read_at(start + done as u64, chunk)?;
-            hasher.update(&*chunk);
-            done += chunk.len();
-        }
-        let digest: [u8; 20] = hasher.finalize().into();
-        Ok(self.info.piece_hash(piece as usize) == Some(digest))
     }
 
     /// Writes a resume record if one is due ([`StorageConfig::flush_interval`] elapsed with
