@@ -8,10 +8,12 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{HumanBytes, ProgressBar, ProgressStyle};
-use shoal_metainfo::{CreateOptions, Magnet, Torrent, create_torrent};
+use shoal_metainfo::{CreateOptions, InfoHash, Magnet, Torrent, create_torrent};
 use shoal_node::{
     AddMagnet, AddTorrent, Multiaddr, NodeConfig, NodeHandle, Rate, TorrentHandle, TorrentProgress,
 };
+
+use crate::{quoted_input, read_torrent};
 
 /// Options shared by every command that runs a node.
 #[derive(Args)]
@@ -19,7 +21,8 @@ pub struct NodeArgs {
     /// Address to listen on; repeat for more [default: /ip4/0.0.0.0/tcp/0]
     #[arg(long = "listen", value_name = "MULTIADDR")]
     listen: Vec<Multiaddr>,
-    /// Where the node keeps its identity and resume state [default: .shoal beside the data]
+    /// Where the node keeps its identity and resume state [default: .shoal/<info-hash> beside
+    /// the data for seed and get (in -o DIR for get), .shoal-node for node]
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Cap on upload, e.g. 2MiB/s or 500KiB/s
@@ -124,9 +127,11 @@ fn announce(line: &str) -> Result<()> {
     Ok(())
 }
 
-fn read_torrent(path: &Path) -> Result<Torrent> {
-    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-    Torrent::from_bytes(&bytes).with_context(|| path.display().to_string())
+/// The data directory used without `--data-dir`: `.shoal/<info-hash>` in `dir`, one per torrent,
+/// so two nodes started beside each other never share an identity or resume state, and the
+/// same command run again finds its own.
+fn default_data_dir(dir: &Path, info_hash: &InfoHash) -> PathBuf {
+    dir.join(".shoal").join(info_hash.to_hex())
 }
 
 pub async fn seed(args: SeedArgs) -> Result<()> {
@@ -148,7 +153,8 @@ pub async fn seed(args: SeedArgs) -> Result<()> {
             create_torrent(&path, &options, &mut |_| {})?.torrent
         }
     };
-    let node = start_node(&args.node, parent.join(".shoal")).await?;
+    let data_dir = default_data_dir(&parent, &torrent.info_hash);
+    let node = start_node(&args.node, data_dir).await?;
     let mut add = AddTorrent::new(torrent.clone(), parent);
     add.trackers = args.trackers.clone();
     // The data is the user's: never create, extend or write its files.
@@ -174,29 +180,47 @@ pub async fn seed(args: SeedArgs) -> Result<()> {
     run_until_interrupted(&node, &handle, false).await
 }
 
+/// What `shoal get` fetches.
+enum Source {
+    Torrent(Torrent),
+    Magnet(Magnet),
+}
+
+impl Source {
+    /// A magnet link, or else the path of a .torrent file. Errors name the input.
+    fn read(source: &str) -> Result<Source> {
+        if source.starts_with("magnet:") {
+            let magnet = source.parse().with_context(|| quoted_input(source))?;
+            Ok(Source::Magnet(magnet))
+        } else {
+            Ok(Source::Torrent(read_torrent(Path::new(source))?))
+        }
+    }
+
+    fn info_hash(&self) -> InfoHash {
+        match self {
+            Source::Torrent(torrent) => torrent.info_hash,
+            Source::Magnet(magnet) => magnet.info_hash,
+        }
+    }
+}
+
 pub async fn get(args: GetArgs) -> Result<()> {
-    let magnet = if args.source.starts_with("magnet:") {
-        Some(args.source.parse::<Magnet>()?)
-    } else {
-        None
-    };
-    let torrent = match &magnet {
-        Some(_) => None,
-        None => Some(read_torrent(Path::new(&args.source))?),
-    };
+    let source = Source::read(&args.source)?;
     std::fs::create_dir_all(&args.output).with_context(|| args.output.display().to_string())?;
-    let node = start_node(&args.node, args.output.join(".shoal")).await?;
+    let data_dir = default_data_dir(&args.output, &source.info_hash());
+    let node = start_node(&args.node, data_dir).await?;
     for address in node.listen_addrs() {
         announce(&format!("listen {address}"))?;
     }
-    let handle = match (torrent, magnet) {
-        (Some(torrent), _) => {
+    let handle = match source {
+        Source::Torrent(torrent) => {
             let mut add = AddTorrent::new(torrent, args.output.clone());
             add.trackers = args.trackers.clone();
             add.swarm.upload = !args.free_ride;
             node.add_torrent(add).await?
         }
-        (None, Some(mut magnet)) => {
+        Source::Magnet(mut magnet) => {
             magnet
                 .peers
                 .extend(args.peers.iter().map(|p| p.to_string()));
@@ -207,7 +231,6 @@ pub async fn get(args: GetArgs) -> Result<()> {
             }
             fetch_metadata(&node, magnet, &args).await?
         }
-        (None, None) => bail!("{}: neither a .torrent file nor a magnet link", args.source),
     };
     let start = handle.progress().borrow().clone();
     announce(&format!(
@@ -240,7 +263,7 @@ async fn fetch_metadata(
         Ok(added) => added,
         Err(e) => {
             node.shutdown().await;
-            return Err(e.into());
+            return Err(anyhow::Error::from(e).context(quoted_input(&args.source)));
         }
     };
     if let Some(path) = &args.save_torrent {

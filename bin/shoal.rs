@@ -17,8 +17,8 @@ use shoal_metainfo::{CreateOptions, HashProgress, Magnet, Torrent, create_torren
 
 /// Inputs smaller than this are hashed without a progress bar.
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
-/// Largest .torrent file read (the parser has its own, equal, limit).
-const MAX_TORRENT_FILE: u64 = 64 << 20;
+/// Largest .torrent file read: the parser's own input limit, so nothing it would refuse is read.
+const MAX_TORRENT_FILE: u64 = shoal_metainfo::bencode::DecodeLimits::TORRENT.max_input as u64;
 
 #[derive(Parser)]
 #[command(
@@ -188,18 +188,46 @@ fn emit(text: &str) -> Result<()> {
     Ok(())
 }
 
-fn read_torrent(path: &Path) -> Result<Torrent> {
+/// Reads and parses a .torrent file, refusing one larger than [`MAX_TORRENT_FILE`] without
+/// reading it all: the size is checked on the open file, and the read stops one byte past the
+/// limit, so a file that grows meanwhile (or a pipe, whose size is unknown) is refused too.
+pub(crate) fn read_torrent(path: &Path) -> Result<Torrent> {
+    use std::io::Read;
     let name = path.display();
-    let size = std::fs::metadata(path)
-        .with_context(|| name.to_string())?
-        .len();
-    if size > MAX_TORRENT_FILE {
-        bail!(
-            "{name}: {size} bytes is larger than the {MAX_TORRENT_FILE}-byte limit for a .torrent"
-        );
+    let limit = MAX_TORRENT_FILE;
+    let file = std::fs::File::open(path).with_context(|| name.to_string())?;
+    let size = file.metadata().with_context(|| name.to_string())?.len();
+    if size > limit {
+        bail!("{name}: {size} bytes is larger than the {limit}-byte limit for a .torrent");
     }
-    let bytes = std::fs::read(path).with_context(|| name.to_string())?;
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .with_context(|| name.to_string())?;
+    if bytes.len() as u64 > limit {
+        bail!("{name}: more than the {limit}-byte limit for a .torrent");
+    }
     Torrent::from_bytes(&bytes).with_context(|| name.to_string())
+}
+
+/// Longest part of a command-line input quoted in an error message.
+const MAX_QUOTED_INPUT: usize = 120;
+
+/// A command-line input as an error message names it: cut to [`MAX_QUOTED_INPUT`] characters
+/// (a magnet link may be 64 KiB), with control characters escaped so the error stays one line.
+pub(crate) fn quoted_input(input: &str) -> String {
+    let mut out = String::new();
+    for c in input.chars().take(MAX_QUOTED_INPUT) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    if input.chars().nth(MAX_QUOTED_INPUT).is_some() {
+        out.push('…');
+    }
+    out
 }
 
 fn print_json(value: &serde_json::Value) -> Result<()> {
@@ -219,7 +247,7 @@ fn show(path: &Path, json: bool) -> Result<()> {
 
 fn magnet(torrent: Option<&Path>, parse: Option<&str>, json: bool) -> Result<()> {
     if let Some(uri) = parse {
-        let magnet: Magnet = uri.parse()?;
+        let magnet: Magnet = uri.parse().with_context(|| quoted_input(uri))?;
         if json {
             return print_json(&report::magnet_json(&magnet));
         }

@@ -1,11 +1,16 @@
-//! End-to-end tests of `shoal create`, `shoal show` and `shoal magnet`.
+//! End-to-end tests of `shoal create`, `shoal show` and `shoal magnet`, of how every command
+//! reports a failure, and of where `seed` keeps its identity.
 
 mod support;
 
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
+use std::time::Duration;
 
 use sha1::{Digest, Sha1};
-use support::{pseudo_random, shoal, shoal_ok, show_json, write_tree};
+use shoal_metainfo::Magnet;
+use shoal_metainfo::bencode::DecodeLimits;
+use support::{pseudo_random, shoal, shoal_ok, show_json, spawn, write_tree};
 
 fn field<'a>(stdout: &'a str, label: &str) -> &'a str {
     stdout
@@ -194,7 +199,7 @@ fn failures_are_one_clear_line() {
     std::fs::write(dir.path().join("garbage.torrent"), b"d4:infoi01ee").unwrap();
     std::fs::write(dir.path().join("empty"), b"").unwrap();
     std::fs::write(dir.path().join("data"), b"xyz").unwrap();
-    let cases: [(&[&str], &str); 7] = [
+    let cases: [(&[&str], &str); 9] = [
         (
             &["show", "bad.torrent"],
             "error: bad.torrent: info.pieces length 41 is not a multiple of 20",
@@ -209,7 +214,15 @@ fn failures_are_one_clear_line() {
         ),
         (
             &["magnet", "--parse", "magnet:?dn=x"],
-            "error: invalid magnet link: missing xt=urn:btih:<info-hash>",
+            "error: magnet:?dn=x: invalid magnet link: missing xt=urn:btih:<info-hash>",
+        ),
+        (
+            &["magnet", "--parse", "magnet:?xt=urn:btih:zz"],
+            "error: magnet:?xt=urn:btih:zz: invalid magnet link: xt: invalid info-hash \"zz\": expected 40 hex digits or 32 base32 characters",
+        ),
+        (
+            &["get", "magnet:?xt=urn:btih:zz", "-o", "out"],
+            "error: magnet:?xt=urn:btih:zz: invalid magnet link: xt: invalid info-hash \"zz\": expected 40 hex digits or 32 base32 characters",
         ),
         (
             &["create", "empty"],
@@ -230,6 +243,132 @@ fn failures_are_one_clear_line() {
         assert_eq!(run.stderr.trim_end(), expected, "{args:?}");
         assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
     }
+    assert!(!dir.path().join("out").exists(), "get made its directory");
+}
+
+/// A long input is named by its beginning, so the error stays one readable line.
+#[test]
+fn a_long_bad_magnet_link_is_named_by_its_beginning() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = format!("magnet:?dn={}&xt=urn:btih:zz", "n".repeat(5000));
+    let run = shoal(dir.path(), &["magnet", "--parse", &long]);
+    assert_eq!(run.status, 1);
+    let shown: String = long.chars().take(120).collect();
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "error: {shown}…: invalid magnet link: xt: invalid info-hash \"zz\": expected 40 hex digits or 32 base32 characters"
+        )
+    );
+}
+
+/// A file over the .torrent size limit is refused from its size, by every command that reads
+/// one; a file of exactly the limit is read (and then refused by the parser for its content).
+#[test]
+fn torrent_files_over_the_size_limit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let limit = DecodeLimits::TORRENT.max_input as u64;
+    // Sparse files: nothing is written to disk.
+    let huge = std::fs::File::create(dir.path().join("huge.torrent")).unwrap();
+    huge.set_len(limit + 1).unwrap();
+    let edge = std::fs::File::create(dir.path().join("edge.torrent")).unwrap();
+    edge.set_len(limit).unwrap();
+    std::fs::write(dir.path().join("data"), b"xyz").unwrap();
+    let too_large = format!(
+        "error: huge.torrent: {} bytes is larger than the {limit}-byte limit for a .torrent",
+        limit + 1
+    );
+    let commands: [&[&str]; 4] = [
+        &["show", "huge.torrent"],
+        &["magnet", "huge.torrent"],
+        &["get", "huge.torrent", "-o", "out"],
+        &["seed", "data", "--torrent", "huge.torrent"],
+    ];
+    for args in commands {
+        let run = shoal(dir.path(), args);
+        assert_eq!(run.status, 1, "{args:?}");
+        assert_eq!(run.stderr.trim_end(), too_large, "{args:?}");
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+    }
+    assert!(!dir.path().join("out").exists(), "get made its directory");
+    let run = shoal(dir.path(), &["show", "edge.torrent"]);
+    assert_eq!(run.status, 1);
+    assert_eq!(
+        run.stderr.trim_end(),
+        "error: edge.torrent: bencode at byte 0: unexpected byte 0x00"
+    );
+}
+
+/// The `/p2p/<peer id>` at the end of a `listen` address.
+fn peer_id(listen: &str) -> &str {
+    listen
+        .rsplit_once("/p2p/")
+        .map(|(_, id)| id)
+        .unwrap_or_else(|| panic!("no /p2p/ in {listen:?}"))
+}
+
+/// Without --data-dir each torrent gets its own identity beside the data, kept across restarts.
+#[test]
+fn two_seeds_in_one_directory_have_their_own_identities() {
+    let dir = tempfile::tempdir().unwrap();
+    write_tree(dir.path(), &[("a.bin", 20_000), ("b.bin", 30_000)], 5);
+    let seed = |file: &str| {
+        let args = ["seed", file, "--listen", "/ip4/127.0.0.1/tcp/0", "--no-dht"];
+        spawn(dir.path(), &args)
+    };
+    let mut a = seed("a.bin");
+    let mut b = seed("b.bin");
+    let listen_a = a.line_starting("listen ");
+    let listen_b = b.line_starting("listen ");
+    assert_ne!(
+        peer_id(&listen_a),
+        peer_id(&listen_b),
+        "two seeds, one identity"
+    );
+    let magnet: Magnet = a.line_starting("magnet ").parse().unwrap();
+    let key = dir
+        .path()
+        .join(".shoal")
+        .join(magnet.info_hash.to_hex())
+        .join("identity.key");
+    assert!(key.is_file(), "{} is missing", key.display());
+    drop(a);
+    let mut again = seed("a.bin");
+    let listen = again.line_starting("listen ");
+    assert_eq!(
+        peer_id(&listen),
+        peer_id(&listen_a),
+        "a restart keeps the identity"
+    );
+}
+
+/// Waiting for a line that never comes fails the test, with what was printed and the log,
+/// instead of hanging it.
+#[test]
+fn waiting_for_a_line_that_never_comes_fails_with_the_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = [
+        "node",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+        "--data-dir",
+        "n",
+    ];
+    let mut node = spawn(dir.path(), &args);
+    let listen = node.line_starting("listen ");
+    let wait = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        node.line_starting_within("never ", Duration::from_millis(300))
+    }));
+    let payload = wait.expect_err("there is no `never` line");
+    let message = payload
+        .downcast_ref::<String>()
+        .expect("a formatted panic message");
+    assert!(
+        message.contains("no \"never \" line within 300ms"),
+        "{message}"
+    );
+    assert!(message.contains(&format!("listen {listen}")), "{message}");
+    assert!(message.contains("--- the end of its log"), "{message}");
 }
 
 #[test]

@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
 /// The `shoal` binary built for these tests.
@@ -66,11 +67,22 @@ pub fn write_tree(root: &Path, files: &[(&str, usize)], seed: u64) {
     }
 }
 
+/// How long [`Running::line_starting`] waits for its line: far longer than any test's transfer
+/// takes, so reaching it means something is stuck, and the test fails instead of hanging.
+pub const LINE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How many lines of stdout and of the log a failed wait shows.
+const TAIL_LINES: usize = 40;
+
 /// A `shoal` process in the background, killed when dropped so a failed assertion never
 /// leaves one behind.
 pub struct Running {
     pub child: Child,
-    stdout: BufReader<ChildStdout>,
+    /// Its stdout, line by line, from a reader thread (so a wait can time out); disconnected
+    /// once stdout closes.
+    lines: Receiver<String>,
+    /// The stdout lines taken from `lines` so far, shown when a wait fails.
+    seen: Vec<String>,
     /// Where its stderr (logs at `debug` for shoal) goes, shown when a wait fails.
     stderr: PathBuf,
 }
@@ -84,13 +96,29 @@ impl Drop for Running {
 
 impl Running {
     /// Reads stdout lines until one starts with `prefix`; returns the rest of it, trimmed.
+    /// Fails the test if no such line comes within [`LINE_TIMEOUT`].
     pub fn line_starting(&mut self, prefix: &str) -> String {
-        let mut line = String::new();
+        self.line_starting_within(prefix, LINE_TIMEOUT)
+    }
+
+    /// Like [`Running::line_starting`], but fails the test after `limit` (or when stdout
+    /// ends first), showing the stdout read so far and the end of the process's log.
+    pub fn line_starting_within(&mut self, prefix: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
         loop {
-            line.clear();
-            let n = self.stdout.read_line(&mut line).expect("read stdout");
-            assert!(n > 0, "no {prefix:?} line before the output ended");
-            if let Some(rest) = line.trim_end().strip_prefix(prefix) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match self.lines.recv_timeout(left) {
+                Ok(line) => line,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.fail(&format!("no {prefix:?} line within {limit:?}"))
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.fail(&format!("no {prefix:?} line before stdout ended"))
+                }
+            };
+            self.seen.push(line);
+            let line = self.seen.last().map_or("", |l| l.trim_end());
+            if let Some(rest) = line.strip_prefix(prefix) {
                 return rest.trim().to_owned();
             }
         }
@@ -104,15 +132,57 @@ impl Running {
                 return status;
             }
             if Instant::now() >= deadline {
-                let log = std::fs::read_to_string(&self.stderr).unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                panic!(
-                    "shoal did not exit within {limit:?}; the end of its log:\n{}",
-                    tail.join("\n")
-                );
+                self.fail(&format!("shoal did not exit within {limit:?}"));
             }
             std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The last `n` lines of the process's stderr log.
+    pub fn stderr_tail(&self, n: usize) -> String {
+        let log = std::fs::read_to_string(&self.stderr).unwrap_or_default();
+        last_lines(log.lines(), n)
+    }
+
+    /// Fails the test with `what`, the process's state, its stdout so far and its log's end.
+    fn fail(&mut self, what: &str) -> ! {
+        let state = match self.child.try_wait() {
+            Ok(Some(status)) => format!("it exited: {status}"),
+            Ok(None) => "it is still running (killed now)".to_owned(),
+            Err(e) => format!("its state is unknown: {e}"),
+        };
+        let _ = self.child.kill();
+        let stdout = last_lines(self.seen.iter().map(String::as_str), TAIL_LINES);
+        panic!(
+            "{what}; {state}\n--- stdout so far ---\n{stdout}\n--- the end of its log ({}) ---\n{}",
+            self.stderr.display(),
+            self.stderr_tail(TAIL_LINES)
+        );
+    }
+}
+
+fn last_lines<'a>(lines: impl DoubleEndedIterator<Item = &'a str>, n: usize) -> String {
+    let mut tail: Vec<&str> = lines.rev().take(n).collect();
+    tail.reverse();
+    tail.join("\n")
+}
+
+/// Sends each line of `stdout` (lossily decoded, newline included) until it ends or fails.
+fn forward_lines(stdout: ChildStdout, lines: Sender<String>) {
+    let mut reader = BufReader::new(stdout);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                if lines
+                    .send(String::from_utf8_lossy(&buf).into_owned())
+                    .is_err()
+                {
+                    return;
+                }
+            }
         }
     }
 }
@@ -131,10 +201,13 @@ pub fn spawn(dir: &Path, args: &[&str]) -> Running {
         .stderr(log)
         .spawn()
         .expect("shoal starts");
-    let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (sender, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || forward_lines(stdout, sender));
     Running {
         child,
-        stdout,
+        lines,
+        seen: Vec::new(),
         stderr,
     }
 }

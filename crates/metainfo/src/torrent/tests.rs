@@ -360,3 +360,60 @@ fn top_level_errors() {
     let e = Torrent::from_bytes(b"d4:infod").unwrap_err().to_string();
     assert_eq!(e, "bencode at byte 8: input ends in the middle of a value");
 }
+
+/// A `.torrent` whose `info.files` has `count` entries, entry `i` written by `entry(i, out)`:
+/// bytes written directly, since a million `Value`s would be slow to build in a debug test.
+fn torrent_with_files(count: usize, mut entry: impl FnMut(usize, &mut Vec<u8>)) -> Vec<u8> {
+    let mut out = Vec::with_capacity(count * 32 + 100);
+    out.extend_from_slice(b"d4:infod5:filesl");
+    for i in 0..count {
+        entry(i, &mut out);
+    }
+    out.extend_from_slice(b"e4:name4:root12:piece lengthi16384e6:pieces20:");
+    out.extend_from_slice(&[7; 20]);
+    out.extend_from_slice(b"ee");
+    out
+}
+
+fn empty_dict(_: usize, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"de");
+}
+
+#[test]
+fn file_count_limit_one_past_the_edge() {
+    // Empty dictionaries are the cheapest entries (one bencode value each), so the count is
+    // checked here and not the decoder's value limit; the count comes before any entry is read.
+    let over = Torrent::from_bytes(&torrent_with_files(MAX_FILES + 1, empty_dict));
+    match over {
+        Err(MetainfoError::TooManyFiles { count, limit }) => {
+            assert_eq!((count, limit), (MAX_FILES + 1, MAX_FILES));
+        }
+        other => panic!(
+            "{} files: expected TooManyFiles, got {other:?}",
+            MAX_FILES + 1
+        ),
+    }
+    // Exactly MAX_FILES entries pass the count check: the error is then the first entry's own.
+    let at = Torrent::from_bytes(&torrent_with_files(MAX_FILES, empty_dict));
+    match at {
+        Err(MetainfoError::InvalidFile { index: 0, reason }) => {
+            assert_eq!(reason, "length is missing, negative or not an integer");
+        }
+        other => panic!("{MAX_FILES} files: expected entry 0's error, got {other:?}"),
+    }
+}
+
+#[test]
+fn many_files_are_accepted() {
+    // One byte each, one 16 KiB piece in all.
+    let count = 16384;
+    let bytes = torrent_with_files(count, |i, out| {
+        let name = i.to_string();
+        out.extend_from_slice(format!("d6:lengthi1e4:pathl{}:{name}ee", name.len()).as_bytes());
+    });
+    let t = Torrent::from_bytes(&bytes).expect("a torrent of 16384 one-byte files");
+    assert_eq!(t.info.files.len(), count);
+    assert_eq!(t.info.total_size, count as u64);
+    assert_eq!(t.info.files[count - 1].path, format!("root/{}", count - 1));
+    assert_eq!(t.info.files[count - 1].offset, count as u64 - 1);
+}
