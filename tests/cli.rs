@@ -393,3 +393,48 @@ fn corpus_torrents_show_without_error() {
     );
     assert!(text.contains("sample/text_file.txt"), "{text}");
 }
+
+#[test]
+fn seeding_incomplete_data_is_refused_and_the_data_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = pseudo_random(100_000, 9);
+    std::fs::write(dir.path().join("whole.bin"), &data).unwrap();
+    shoal_ok(
+        dir.path(),
+        &[
+            "create",
+            "whole.bin",
+            "-o",
+            "whole.torrent",
+            "--piece-length",
+            "16384",
+        ],
+    );
+    // The copy to seed lost its tail since the torrent was made.
+    std::fs::write(dir.path().join("whole.bin"), &data[..60_000]).unwrap();
+    let run = shoal(
+        dir.path(),
+        &[
+            "seed",
+            "whole.bin",
+            "--torrent",
+            "whole.torrent",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ],
+    );
+    assert_eq!(run.status, 1, "{}", run.stderr);
+    let path = dir.path().canonicalize().unwrap().join("whole.bin");
+    assert_eq!(
+        run.stderr.trim_end(),
+        format!(
+            "error: {}: only 3 of 7 pieces match the torrent; seed complete data",
+            path.display()
+        )
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("whole.bin")).unwrap(),
+        data[..60_000],
+        "seed never writes the user's file"
+    );
+}
