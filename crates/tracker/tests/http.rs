@@ -4,7 +4,7 @@ mod support;
 
 use shoal_metainfo::bencode::decode;
 use shoal_tracker::{DEFAULT_SHARDS, MAX_QUERY_LEN, ServerConfig, TrackerConfig};
-use support::{Running, announce_query, escape, failure_reason, raw};
+use support::{Running, announce_left, announce_query, escape, failure_reason, raw};
 
 const HASH: [u8; 20] = [0xab; 20];
 
@@ -362,6 +362,55 @@ async fn concurrent_new_torrents_never_pass_the_limit() {
     let Ok(tracker) = std::sync::Arc::try_unwrap(tracker) else {
         panic!("a task still holds the tracker");
     };
+    tracker.stop().await;
+}
+
+/// BEP 48: one scrape with several `info_hash` parameters reports each torrent.
+#[tokio::test]
+async fn one_scrape_reports_several_torrents() {
+    let tracker = Running::start(ServerConfig::default()).await;
+    let (one, two, unknown) = ([0x11; 20], [0x22; 20], [0x33; 20]);
+    let announces = [
+        // `one`: a seeder and two leechers.
+        announce_left(one, [1; 20], 6001, 0, "&event=started"),
+        announce_left(one, [2; 20], 6002, 100, "&event=started"),
+        announce_left(one, [3; 20], 6003, 100, "&event=started"),
+        // `two`: a leecher that completes, and one that does not.
+        announce_left(two, [4; 20], 6004, 100, "&event=started"),
+        announce_left(two, [4; 20], 6004, 0, "&event=completed"),
+        announce_left(two, [5; 20], 6005, 100, "&event=started"),
+    ];
+    for query in &announces {
+        let (_, body) = tracker.get(&format!("/announce?{query}")).await;
+        assert_eq!(failure_reason(&body), None, "{query}");
+    }
+    let target = format!(
+        "/scrape?info_hash={}&info_hash={}&info_hash={}",
+        escape(&one),
+        escape(&two),
+        escape(&unknown)
+    );
+    let (status, body) = tracker.get(&target).await;
+    assert_eq!(status, 200);
+    let doc = decode(&body).unwrap();
+    let files = doc.root().get(b"files").unwrap();
+    assert_eq!(files.as_dict().unwrap().count(), 3);
+    let counts = |hash: &[u8; 20]| {
+        let entry = files.get(hash).unwrap();
+        let field = |key: &[u8]| entry.get(key).unwrap().as_int().unwrap();
+        (
+            field(b"complete"),
+            field(b"downloaded"),
+            field(b"incomplete"),
+        )
+    };
+    assert_eq!(counts(&one), (1, 0, 2));
+    assert_eq!(counts(&two), (1, 1, 1));
+    assert_eq!(
+        counts(&unknown),
+        (0, 0, 0),
+        "an unknown torrent is reported empty"
+    );
     tracker.stop().await;
 }
 
