@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::{shoal_bin, write_tree};
+use support::{path_str, shoal_bin, write_tree};
 
 /// Seeds of the pseudo-random file trees; each kind of tree is tested with every seed.
 const SEEDS: [u64; 3] = [0x5eed_0001, 0x0bad_cafe, 0x2024_1127];
@@ -124,10 +124,6 @@ fn run(tool: Tool, dir: &Path, args: &[&str]) -> String {
 fn parse_json(text: &str, what: &str) -> Value {
     serde_json::from_str(text)
         .unwrap_or_else(|e| panic!("{what} did not print JSON ({e}):\n{text}"))
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("test paths are UTF-8")
 }
 
 /// `lt_tool.py ARGS` as JSON.
