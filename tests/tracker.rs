@@ -42,3 +42,41 @@ fn the_tracker_announces_its_url_and_answers() {
         .unwrap_or_default();
     assert!(reason.contains("info_hash"), "{reason}");
 }
+
+/// Private mode: SIGTERM (like Ctrl-C) stops the tracker cleanly, writing the users' totals
+/// first.
+#[test]
+fn sigterm_saves_the_private_totals() {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let users = tmp.path().join("users");
+    let state = tmp.path().join("state.json");
+    std::fs::write(&users, "alice alicekey0001\n").unwrap();
+    let mut tracker = TrackerProcess::start_with(
+        tmp.path(),
+        &[
+            "--users",
+            support::path_str(&users),
+            "--state",
+            support::path_str(&state),
+        ],
+    );
+    let body = tracker.get(&format!(
+        "/announce/alicekey0001?info_hash={}&peer_id=-SH0100-abcdefghijkl&port=6881\
+         &uploaded=1000&downloaded=250&left=0&event=started",
+        "%02".repeat(20)
+    ));
+    let doc = bencode::decode(&body).expect("a bencoded answer");
+    assert!(
+        doc.root().get(b"failure reason").is_none(),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let status = tracker.terminate(std::time::Duration::from_secs(10));
+    assert!(status.success(), "{status}; log:\n{}", tracker.log());
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("the state file is written")).unwrap();
+    assert_eq!(
+        saved["users"]["alice"],
+        serde_json::json!({"uploaded": 1000, "downloaded": 250})
+    );
+}

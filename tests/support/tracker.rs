@@ -3,6 +3,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -26,7 +27,14 @@ pub struct TrackerProcess {
 impl TrackerProcess {
     /// Starts the tracker in `dir` and reads its `tracker URL` line.
     pub fn start(dir: &Path) -> TrackerProcess {
-        let mut process = spawn(dir, &["tracker", "--listen", "127.0.0.1:0"]);
+        Self::start_with(dir, &[])
+    }
+
+    /// [`start`](Self::start) with more arguments for `shoal tracker`.
+    pub fn start_with(dir: &Path, extra: &[&str]) -> TrackerProcess {
+        let mut args = vec!["tracker", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut process = spawn(dir, &args);
         let url = process.line_starting("tracker ");
         let addr = url
             .strip_prefix("http://")
@@ -35,6 +43,16 @@ impl TrackerProcess {
             .to_string();
         assert!(addr.starts_with("127.0.0.1:"), "{addr}");
         TrackerProcess { process, addr, url }
+    }
+
+    /// Stops the tracker with SIGTERM and waits (at most `limit`) for it to exit.
+    pub fn terminate(&mut self, limit: Duration) -> ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.process.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        self.process.wait_within(limit)
     }
 
     /// The end of the tracker's log, for failure messages.
