@@ -36,8 +36,10 @@
 //!   uploaded/downloaded growth is added up and written atomically to a state file
 //!   periodically and on shutdown. `/stats` and `/metrics` stay public (totals only).
 //!
-//! `bench/tracker_load.sh` measures announces per second under wrk with the same load as
-//! the shared opentracker reference script; `benches/announce.rs` times the sans-IO path.
+//! `bench/tracker_load.sh` measures announces per second, latency and peak memory under wrk
+//! with the same load as the shared opentracker reference script, and
+//! `bench/compare_opentracker.sh` runs both in one sitting; `benches/announce.rs` times the
+//! sans-IO path.
 //!
 //! ```
 //! use std::time::Instant;
