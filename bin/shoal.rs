@@ -61,7 +61,8 @@ enum Command {
     },
     /// Run a DHT node with no torrents (a bootstrap node): prints `listen` lines, runs until Ctrl-C
     Node(net::DhtNodeArgs),
-    /// Run an HTTP BitTorrent tracker: prints a `tracker URL` line, then serves until Ctrl-C
+    /// Run an HTTP BitTorrent tracker: prints a `tracker URL` line, then serves until Ctrl-C or
+    /// SIGTERM
     Tracker(TrackerArgs),
     /// Run a whole swarm on this machine from a scenario file, or compare two runs
     Testnet(testnet::TestnetArgs),
@@ -93,6 +94,12 @@ struct TrackerArgs {
     /// Most peers in one torrent
     #[arg(long, value_name = "N", default_value_t = shoal_tracker::DEFAULT_MAX_PEERS_PER_SWARM)]
     max_peers_per_torrent: usize,
+    /// Most peers in all torrents together
+    #[arg(long, value_name = "N", default_value_t = shoal_tracker::DEFAULT_MAX_PEERS)]
+    max_peers: usize,
+    /// Most connections open at once; one more is told the tracker is busy
+    #[arg(long, value_name = "N", default_value_t = shoal_tracker::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
 }
 
 #[derive(Args)]
@@ -267,6 +274,7 @@ async fn tracker(args: TrackerArgs) -> Result<()> {
     tracker.full_scrape = args.full_scrape;
     tracker.max_swarms = args.max_torrents;
     tracker.max_peers_per_swarm = args.max_peers_per_torrent;
+    tracker.max_peers = args.max_peers;
     let private = args.users.map(|users_file| {
         let state_file = args.state.unwrap_or_else(|| {
             let mut name = users_file.clone().into_os_string();
@@ -283,18 +291,14 @@ async fn tracker(args: TrackerArgs) -> Result<()> {
         listen: args.listen,
         tracker,
         private,
+        max_connections: args.max_connections.max(1),
         ..Default::default()
     };
     let server = shoal_tracker::TrackerServer::bind(config).await?;
+    // Ctrl-C and SIGTERM stop it cleanly: private-mode totals are written one last time.
+    let stop = testnet::interrupted()?;
     emit(&format!("tracker {}\n", server.announce_url()))?;
-    server
-        .run(async {
-            if let Err(error) = tokio::signal::ctrl_c().await {
-                eprintln!("warning: cannot listen for Ctrl-C ({error}); serving until killed");
-                std::future::pending::<()>().await;
-            }
-        })
-        .await?;
+    server.run(stop).await?;
     Ok(())
 }
 

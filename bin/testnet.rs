@@ -72,7 +72,7 @@ async fn run_scenario(file: PathBuf, out: PathBuf, in_process: bool) -> Result<(
 /// Resolves on Ctrl-C (SIGINT) or SIGTERM, so either stops the run cleanly. The handlers are
 /// installed now, before the run starts, so an early Ctrl-C is not fatal either.
 #[cfg(unix)]
-fn interrupted() -> Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn interrupted() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).context("cannot handle Ctrl-C")?;
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
@@ -85,7 +85,7 @@ fn interrupted() -> Result<impl std::future::Future<Output = ()>> {
 }
 
 #[cfg(not(unix))]
-fn interrupted() -> Result<impl std::future::Future<Output = ()>> {
+pub(crate) fn interrupted() -> Result<impl std::future::Future<Output = ()>> {
     Ok(async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

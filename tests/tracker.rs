@@ -2,66 +2,22 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
-
 use shoal_metainfo::bencode;
-use support::shoal_bin;
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn get(addr: &str, target: &str) -> Vec<u8> {
-    let mut socket = TcpStream::connect(addr).expect("tracker accepts connections");
-    let request = format!("GET {target} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
-    socket.write_all(request.as_bytes()).unwrap();
-    let mut response = Vec::new();
-    socket.read_to_end(&mut response).unwrap();
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("HTTP head");
-    assert!(
-        response.starts_with(b"HTTP/1.1 200 OK"),
-        "{}",
-        String::from_utf8_lossy(&response)
-    );
-    response[split + 4..].to_vec()
-}
+use support::tracker::TrackerProcess;
 
 #[test]
 fn the_tracker_announces_its_url_and_answers() {
-    let mut tracker = Running(
-        Command::new(shoal_bin())
-            .args(["tracker", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("shoal tracker starts"),
-    );
-    let mut line = String::new();
-    BufReader::new(tracker.0.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("tracker http://")
-        .expect("a `tracker URL` line");
-    let addr = url.strip_suffix("/announce").expect("an announce URL");
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    // Reads the `tracker http://127.0.0.1:PORT/announce` line.
+    let mut tracker = TrackerProcess::start(tmp.path());
+    assert_eq!(tracker.url, format!("http://{}/announce", tracker.addr));
 
     let info_hash = "%01".repeat(20);
     let announce = format!(
         "/announce?info_hash={info_hash}&peer_id=-SH0100-abcdefghijkl&port=6881&uploaded=0\
          &downloaded=0&left=100&event=started&compact=1"
     );
-    let body = get(addr, &announce);
+    let body = tracker.get(&announce);
     let doc = bencode::decode(&body).expect("a bencoded answer");
     let root = doc.root();
     assert!(
@@ -77,7 +33,7 @@ fn the_tracker_announces_its_url_and_answers() {
         "never itself"
     );
 
-    let bad = get(addr, "/announce?info_hash=short&peer_id=x&port=1");
+    let bad = tracker.get("/announce?info_hash=short&peer_id=x&port=1");
     let doc = bencode::decode(&bad).expect("a bencoded failure");
     let reason = doc
         .root()
@@ -85,4 +41,42 @@ fn the_tracker_announces_its_url_and_answers() {
         .and_then(|v| v.as_str())
         .unwrap_or_default();
     assert!(reason.contains("info_hash"), "{reason}");
+}
+
+/// Private mode: SIGTERM (like Ctrl-C) stops the tracker cleanly, writing the users' totals
+/// first.
+#[test]
+fn sigterm_saves_the_private_totals() {
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let users = tmp.path().join("users");
+    let state = tmp.path().join("state.json");
+    std::fs::write(&users, "alice alicekey0001\n").unwrap();
+    let mut tracker = TrackerProcess::start_with(
+        tmp.path(),
+        &[
+            "--users",
+            support::path_str(&users),
+            "--state",
+            support::path_str(&state),
+        ],
+    );
+    let body = tracker.get(&format!(
+        "/announce/alicekey0001?info_hash={}&peer_id=-SH0100-abcdefghijkl&port=6881\
+         &uploaded=1000&downloaded=250&left=0&event=started",
+        "%02".repeat(20)
+    ));
+    let doc = bencode::decode(&body).expect("a bencoded answer");
+    assert!(
+        doc.root().get(b"failure reason").is_none(),
+        "{}",
+        String::from_utf8_lossy(&body)
+    );
+    let status = tracker.terminate(std::time::Duration::from_secs(10));
+    assert!(status.success(), "{status}; log:\n{}", tracker.log());
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&state).expect("the state file is written")).unwrap();
+    assert_eq!(
+        saved["users"]["alice"],
+        serde_json::json!({"uploaded": 1000, "downloaded": 250})
+    );
 }

@@ -10,288 +10,18 @@
 mod support;
 
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{Receiver, channel};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use shoal_metainfo::bencode;
-use support::{shoal_bin, shoal_ok, write_tree};
+use support::tracker::{TrackerProcess, stat};
+use support::{Program, lines_of, log_tail, path_str, shoal_ok, write_tree};
 
 /// Longest a client may take to do its part; the transfers are a few MiB on loopback, so this
 /// only stops a hang.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(90);
-
-/// Longest the tracker may take to show what a client just announced.
-const TRACKER_TIMEOUT: Duration = Duration::from_secs(15);
-
-// ---------------------------------------------------------------------------------------------
-// Processes
-// ---------------------------------------------------------------------------------------------
-
-/// A started process, killed (after a polite SIGINT if `interrupt_first`) when dropped.
-struct Process {
-    child: Child,
-    interrupt_first: bool,
-}
-
-impl Process {
-    /// Starts `program ARGS`; a missing program fails the test naming its Debian `package`.
-    fn spawn(
-        program: &Path,
-        package: &str,
-        args: &[&str],
-        setup: impl FnOnce(&mut Command),
-    ) -> Process {
-        let what = format!("{} {args:?}", program.display());
-        let mut command = Command::new(program);
-        command.args(args).stdin(Stdio::null());
-        setup(&mut command);
-        let child = match command.spawn() {
-            Ok(child) => child,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-                "{} not found: install the Debian package {package} (the tracker interop tests \
-                 need it and do not skip without it)",
-                program.display()
-            ),
-            Err(e) => panic!("cannot start {what}: {e}"),
-        };
-        Process {
-            child,
-            interrupt_first: false,
-        }
-    }
-
-    /// Sends SIGINT (a graceful stop for aria2c, which announces `stopped` then).
-    fn interrupt(&self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-
-    /// The exit status, if the process ended.
-    fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.try_wait().expect("poll a child process")
-    }
-
-    /// Waits for the process to end, at most `limit`.
-    fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.exited() {
-                return Some(status);
-            }
-            if started.elapsed() > limit {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        if self.exited().is_some() {
-            return;
-        }
-        if self.interrupt_first {
-            self.interrupt();
-            if self.wait_for_exit(Duration::from_secs(5)).is_some() {
-                return;
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Lines of a child's stdout, read on a thread so they can be awaited with a time limit.
-fn lines_of(stdout: ChildStdout) -> Receiver<String> {
-    let (send, receive) = channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if send.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receive
-}
-
-fn read_log(path: &Path) -> String {
-    let mut text = String::new();
-    if let Ok(mut file) = File::open(path) {
-        let _ = file.read_to_string(&mut text);
-    }
-    // The end is what explains a failure.
-    let skip = text.len().saturating_sub(12_000);
-    let start = (skip..=text.len())
-        .find(|&i| text.is_char_boundary(i))
-        .unwrap_or(0);
-    text[start..].to_string()
-}
-
-fn path_str(path: &Path) -> &str {
-    path.to_str().expect("test paths are UTF-8")
-}
-
-// ---------------------------------------------------------------------------------------------
-// The tracker
-// ---------------------------------------------------------------------------------------------
-
-/// A running `shoal tracker --listen 127.0.0.1:0`.
-struct Tracker {
-    process: Process,
-    /// `127.0.0.1:PORT`.
-    addr: String,
-    /// `http://127.0.0.1:PORT/announce`.
-    url: String,
-    stderr: PathBuf,
-}
-
-impl Tracker {
-    fn start(dir: &Path) -> Tracker {
-        let stderr = dir.join("tracker.stderr");
-        let log = File::create(&stderr).expect("create the tracker's log");
-        let mut process = Process::spawn(
-            &shoal_bin(),
-            "(built by cargo)",
-            &["tracker", "--listen", "127.0.0.1:0"],
-            |c| {
-                c.stdout(Stdio::piped()).stderr(log);
-            },
-        );
-        let lines = lines_of(process.child.stdout.take().expect("piped stdout"));
-        let line = lines
-            .recv_timeout(Duration::from_secs(20))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "shoal tracker printed no `tracker URL` line; stderr:\n{}",
-                    read_log(&stderr)
-                )
-            });
-        let url = line
-            .trim()
-            .strip_prefix("tracker ")
-            .unwrap_or_else(|| panic!("not a `tracker URL` line: {line:?}"))
-            .to_string();
-        let addr = url
-            .strip_prefix("http://")
-            .and_then(|rest| rest.strip_suffix("/announce"))
-            .unwrap_or_else(|| panic!("not an http://ADDR/announce URL: {url:?}"))
-            .to_string();
-        assert!(addr.starts_with("127.0.0.1:"), "{addr}");
-        Tracker {
-            process,
-            addr,
-            url,
-            stderr,
-        }
-    }
-
-    /// `GET target`: the body of a 200 answer.
-    fn get(&mut self, target: &str) -> Vec<u8> {
-        if let Some(status) = self.process.exited() {
-            panic!(
-                "shoal tracker exited ({status}); stderr:\n{}",
-                read_log(&self.stderr)
-            );
-        }
-        let mut socket = TcpStream::connect(&self.addr).expect("the tracker accepts connections");
-        socket
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        let request = format!(
-            "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        );
-        socket.write_all(request.as_bytes()).unwrap();
-        let mut response = Vec::new();
-        socket
-            .read_to_end(&mut response)
-            .unwrap_or_else(|e| panic!("GET {target}: {e}"));
-        let split = response
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .unwrap_or_else(|| panic!("GET {target}: no HTTP head"));
-        assert!(
-            response.starts_with(b"HTTP/1.1 200 OK"),
-            "GET {target}:\n{}",
-            String::from_utf8_lossy(&response)
-        );
-        response[split + 4..].to_vec()
-    }
-
-    /// `/stats` as JSON.
-    fn stats(&mut self) -> Value {
-        let body = self.get("/stats");
-        serde_json::from_slice(&body).unwrap_or_else(|e| {
-            panic!(
-                "/stats is not JSON ({e}): {}",
-                String::from_utf8_lossy(&body)
-            )
-        })
-    }
-
-    /// `/scrape` of one torrent: (complete, downloaded, incomplete); zeros if it is not listed.
-    fn scrape(&mut self, info_hash: &[u8; 20]) -> (i64, i64, i64) {
-        let escaped: String = info_hash.iter().map(|b| format!("%{b:02X}")).collect();
-        let body = self.get(&format!("/scrape?info_hash={escaped}"));
-        let doc = bencode::decode(&body)
-            .unwrap_or_else(|e| panic!("scrape answer is not bencode ({e:?}): {body:?}"));
-        let root = doc.root();
-        assert!(
-            root.get(b"failure reason").is_none(),
-            "scrape failed: {}",
-            String::from_utf8_lossy(&body)
-        );
-        let files = root.get(b"files").expect("a scrape answer has `files`");
-        let Some(entry) = files.get(info_hash) else {
-            return (0, 0, 0);
-        };
-        let count = |key: &[u8]| {
-            entry
-                .get(key)
-                .and_then(|v| v.as_int())
-                .unwrap_or_else(|| panic!("scrape entry without {}", String::from_utf8_lossy(key)))
-        };
-        (
-            count(b"complete"),
-            count(b"downloaded"),
-            count(b"incomplete"),
-        )
-    }
-
-    /// Polls `/stats` until `ready` holds, at most [`TRACKER_TIMEOUT`].
-    fn stats_until(&mut self, what: &str, ready: impl Fn(&Value) -> bool) -> Value {
-        let started = Instant::now();
-        loop {
-            let stats = self.stats();
-            if ready(&stats) {
-                return stats;
-            }
-            assert!(
-                started.elapsed() < TRACKER_TIMEOUT,
-                "the tracker's /stats never showed {what} within {TRACKER_TIMEOUT:?}; last: \
-                 {stats}\ntracker stderr:\n{}",
-                read_log(&self.stderr)
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-fn stat(stats: &Value, key: &str) -> u64 {
-    stats[key]
-        .as_u64()
-        .unwrap_or_else(|| panic!("/stats has no number {key}: {stats}"))
-}
 
 fn info_hash_bytes(hex: &str) -> [u8; 20] {
     assert_eq!(hex.len(), 40, "a v1 info-hash in hex: {hex:?}");
@@ -343,13 +73,13 @@ fn libtorrent_peers_find_each_other_only_through_the_tracker() {
         ],
         0x7ac4_0001,
     );
-    let mut tracker = Tracker::start(tmp.path());
+    let mut tracker = TrackerProcess::start(tmp.path());
     let torrent = tmp.path().join("libtorrent.torrent");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/lt_tracker.py");
     let script_stderr = tmp.path().join("lt_tracker.stderr");
     let stderr_file = File::create(&script_stderr).unwrap();
     let time_limit = CLIENT_TIMEOUT.as_secs().to_string();
-    let mut lt = Process::spawn(
+    let mut lt = Program::spawn(
         Path::new("/usr/bin/python3"),
         "python3-libtorrent",
         &[
@@ -374,12 +104,12 @@ fn libtorrent_peers_find_each_other_only_through_the_tracker() {
         },
     );
     let lines = lines_of(lt.child.stdout.take().expect("piped stdout"));
-    let fail = |what: &str, lt: &mut Process| -> ! {
+    let fail = |what: &str, lt: &mut Program| -> ! {
         let status = lt.wait_for_exit(Duration::from_secs(1));
         panic!(
             "lt_tracker.py: {what} (exit: {status:?}); if libtorrent is missing, install the \
              Debian package python3-libtorrent\nstderr:\n{}",
-            read_log(&script_stderr)
+            log_tail(&script_stderr)
         )
     };
     let Ok(line) = lines.recv_timeout(CLIENT_TIMEOUT + Duration::from_secs(10)) else {
@@ -462,7 +192,7 @@ fn libtorrent_peers_find_each_other_only_through_the_tracker() {
         Some(status) => assert!(
             status.success(),
             "lt_tracker.py failed ({status}): {line}\nstderr:\n{}",
-            read_log(&script_stderr)
+            log_tail(&script_stderr)
         ),
         None => fail("did not exit after stopping", &mut lt),
     }
@@ -501,7 +231,7 @@ fn aria2_seeds_through_the_tracker() {
         ],
         0x7ac4_0002,
     );
-    let mut tracker = Tracker::start(tmp.path());
+    let mut tracker = TrackerProcess::start(tmp.path());
     let torrent = tmp.path().join("shoal.torrent");
     let show: Value = serde_json::from_str(&shoal_ok(
         tmp.path(),
@@ -524,7 +254,7 @@ fn aria2_seeds_through_the_tracker() {
     let err_file = out_file.try_clone().unwrap();
     let log_arg = format!("--log={}", path_str(&log));
     let stop_arg = format!("--stop={}", CLIENT_TIMEOUT.as_secs());
-    let mut aria = Process::spawn(
+    let mut aria = Program::spawn(
         Path::new("aria2c"),
         "aria2",
         &[
@@ -556,8 +286,8 @@ fn aria2_seeds_through_the_tracker() {
     let aria_logs = || {
         format!(
             "aria2c output:\n{}\naria2c log:\n{}",
-            read_log(&output),
-            read_log(&log)
+            log_tail(&output),
+            log_tail(&log)
         )
     };
 
@@ -577,7 +307,7 @@ fn aria2_seeds_through_the_tracker() {
             "the tracker never saw aria2c seed within {CLIENT_TIMEOUT:?} (scrape: complete \
              {complete}, incomplete {incomplete})\n{}\ntracker stderr:\n{}",
             aria_logs(),
-            read_log(&tracker.stderr)
+            tracker.log()
         );
         std::thread::sleep(Duration::from_millis(100));
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub use crate::support::path_str;
 use crate::support::shoal_bin;
 
 /// Longest any one command may run: the data is tiny, so this only stops a hang.
@@ -109,10 +110,6 @@ pub fn run(tool: Tool, dir: &Path, args: &[&str]) -> String {
 pub fn parse_json(text: &str, what: &str) -> Value {
     serde_json::from_str(text)
         .unwrap_or_else(|e| panic!("{what} did not print JSON ({e}):\n{text}"))
-}
-
-pub fn path_str(path: &Path) -> &str {
-    path.to_str().expect("test paths are UTF-8")
 }
 
 /// `lt_tool.py ARGS` as JSON.

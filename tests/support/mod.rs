@@ -219,3 +219,124 @@ pub fn field(line: &str, key: &str) -> u64 {
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no {key}= in {line:?}"))
 }
+
+/// `shoal tracker` as a process, and HTTP requests to it.
+pub mod tracker;
+
+/// A path as a command-line argument (test paths are UTF-8).
+pub fn path_str(path: &Path) -> &str {
+    path.to_str().expect("test paths are UTF-8")
+}
+
+impl Running {
+    /// The file its stderr (debug logs) goes to.
+    pub fn stderr_path(&self) -> &Path {
+        &self.stderr
+    }
+}
+
+/// Lines of a child's stdout, read on a thread so that they can be awaited with a time limit
+/// (`recv_timeout`).
+pub fn lines_of(stdout: ChildStdout) -> std::sync::mpsc::Receiver<String> {
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if send.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    receive
+}
+
+/// The end of a log file (its last 12,000 bytes, where a failure is explained), or nothing if
+/// it cannot be read.
+pub fn log_tail(path: &Path) -> String {
+    let text = String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default()).into_owned();
+    let skip = text.len().saturating_sub(12_000);
+    let start = (skip..=text.len())
+        .find(|&i| text.is_char_boundary(i))
+        .unwrap_or(0);
+    text[start..].to_string()
+}
+
+/// An external program (a BitTorrent client from a Debian package) in the background, killed
+/// when dropped — after a polite SIGINT if `interrupt_first` — so a failed assertion never
+/// leaves one behind.
+pub struct Program {
+    pub child: Child,
+    pub interrupt_first: bool,
+}
+
+impl Program {
+    /// Starts `program ARGS` after `setup` has set its stdio; a missing program fails the test
+    /// naming its Debian `package`.
+    pub fn spawn(
+        program: &Path,
+        package: &str,
+        args: &[&str],
+        setup: impl FnOnce(&mut Command),
+    ) -> Program {
+        let mut command = Command::new(program);
+        command.args(args).stdin(Stdio::null());
+        setup(&mut command);
+        let child = match command.spawn() {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
+                "{} not found: install the Debian package {package} (the interop tests need it \
+                 and do not skip without it)",
+                program.display()
+            ),
+            Err(e) => panic!("cannot start {} {args:?}: {e}", program.display()),
+        };
+        Program {
+            child,
+            interrupt_first: false,
+        }
+    }
+
+    /// Sends SIGINT (a graceful stop: aria2c, for one, announces `stopped` then).
+    pub fn interrupt(&self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+
+    /// The exit status, if the program ended.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("poll a child process")
+    }
+
+    /// Waits for the program to end, at most `limit`.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Program {
+    fn drop(&mut self) {
+        if self.exited().is_some() {
+            return;
+        }
+        if self.interrupt_first {
+            self.interrupt();
+            if self.wait_for_exit(Duration::from_secs(5)).is_some() {
+                return;
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use libp2p::multiaddr::Protocol;
 use shoal_metainfo::InfoHash;
 use shoal_tracker::client::{
-    self, Announce, AnnounceEvent, AnnounceSchedule, AnnounceStats, redact,
+    self, Announce, AnnounceBackoff, AnnounceEvent, AnnounceSchedule, AnnounceStats, redact,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -62,6 +62,7 @@ impl Announcer {
         let context = Context {
             peer_id: client::peer_id(&node.peer_id().to_bytes()),
             port: listen_port(node),
+            backoff: node.tracker_backoff(),
             stats: stats.clone(),
             peers,
         };
@@ -107,6 +108,7 @@ pub(crate) fn listen_port(node: &NodeHandle) -> u16 {
 struct Context {
     peer_id: [u8; 20],
     port: u16,
+    backoff: AnnounceBackoff,
     stats: Arc<Mutex<AnnounceStats>>,
     peers: mpsc::UnboundedSender<Vec<SocketAddr>>,
 }
@@ -115,7 +117,8 @@ impl Context {
     async fn run(self, setup: AnnounceSetup, mut stopped: oneshot::Receiver<()>) {
         let mut progress = setup.progress.clone();
         let mut schedule =
-            AnnounceSchedule::new(setup.tiers.clone(), setup.rng_seed, Instant::now());
+            AnnounceSchedule::new(setup.tiers.clone(), setup.rng_seed, Instant::now())
+                .with_backoff(self.backoff);
         // A torrent complete from the start is seeding: it never sends `completed`.
         let mut was_complete = progress.borrow().complete;
         loop {

@@ -18,6 +18,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use shoal_metainfo::{InfoHash, Torrent};
 use shoal_swarm::PexConfig;
+use shoal_tracker::client::AnnounceBackoff;
 
 use crate::dht::{self, Dht, DhtConfig, DhtStats};
 use crate::error::NodeError;
@@ -60,6 +61,9 @@ pub struct NodeConfig {
     pub pex_timing: PexConfig,
     /// Testnets only: answer every request with corrupt data, to play a hostile peer.
     pub corrupt_uploads: bool,
+    /// The wait after every tracker of a torrent failed: 15 s, doubling up to 30 min by
+    /// default (tests shorten it).
+    pub tracker_backoff: AnnounceBackoff,
 }
 
 impl NodeConfig {
@@ -76,6 +80,7 @@ impl NodeConfig {
             pex: true,
             pex_timing: PexConfig::default(),
             corrupt_uploads: false,
+            tracker_backoff: AnnounceBackoff::default(),
         }
     }
 }
@@ -147,6 +152,7 @@ pub struct NodeHandle {
     pex: bool,
     pex_timing: PexConfig,
     corrupt_uploads: bool,
+    tracker_backoff: AnnounceBackoff,
     torrents: Arc<RwLock<Vec<TorrentHandle>>>,
     tasks: Arc<tokio::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -217,6 +223,10 @@ impl NodeHandle {
 
     pub(crate) fn corrupt_uploads(&self) -> bool {
         self.corrupt_uploads
+    }
+
+    pub(crate) fn tracker_backoff(&self) -> AnnounceBackoff {
+        self.tracker_backoff
     }
 
     /// Becomes a DHT provider for `info_hash` (announced at once, then republished).

@@ -45,5 +45,5 @@ pub use peers::{PeerInfo, PeerSource, parse_peer_address};
 pub use progress::{PeerStatus, TorrentProgress, TorrentStatus};
 pub use rate::{Rate, RateParseError, TokenBucket};
 pub use shoal_swarm::{PexConfig, PexStats};
-pub use shoal_tracker::client::AnnounceStats;
+pub use shoal_tracker::client::{AnnounceBackoff, AnnounceStats};
 pub use torrent::{AddTorrent, TorrentHandle};

@@ -242,7 +242,8 @@ async fn ask_trackers(
 ) {
     use shoal_tracker::client::{self, Announce, AnnounceEvent, AnnounceSchedule};
     let seed = node_seed(&node);
-    let mut schedule = AnnounceSchedule::new(tiers, seed, std::time::Instant::now());
+    let mut schedule = AnnounceSchedule::new(tiers, seed, std::time::Instant::now())
+        .with_backoff(node.tracker_backoff());
     let request = |event| Announce {
         info_hash,
         peer_id: client::peer_id(&node.peer_id().to_bytes()),

@@ -1,5 +1,6 @@
 //! Nodes and shoal-tracker on 127.0.0.1: a swarm that finds itself through the tracker alone,
-//! and one that keeps going through the DHT and PEX when the tracker dies.
+//! one that keeps going through the DHT and PEX when the tracker dies, and a node that starts
+//! while its tracker is down and announces once it is up.
 
 mod support;
 
@@ -7,9 +8,11 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use shoal_metainfo::Torrent;
-use shoal_node::{AddTorrent, NodeConfig, NodeHandle, PeerSource, TorrentHandle};
+use shoal_node::{
+    AddTorrent, AnnounceBackoff, AnnounceStats, NodeConfig, NodeHandle, PeerSource, TorrentHandle,
+};
 use shoal_tracker::{ServerConfig, TrackerServer, client};
-use support::{make_torrent, node_with, pseudo_random, wait_complete};
+use support::{TRANSFER_TIMEOUT, make_torrent, node_with, pseudo_random, wait_complete};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -22,8 +25,12 @@ struct Tracker {
 
 impl Tracker {
     async fn start() -> Self {
+        Self::start_on(SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    async fn start_on(listen: SocketAddr) -> Self {
         let config = ServerConfig {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            listen,
             ..ServerConfig::default()
         };
         let server = TrackerServer::bind(config).await.unwrap();
@@ -155,4 +162,102 @@ async fn a_swarm_outlives_its_tracker_through_the_dht_and_pex() {
     }
     seeder.shutdown().await;
     boot.shutdown().await;
+}
+
+/// A loopback address where nothing listens (connections are refused) and that stays
+/// reserved while the returned socket lives: it is bound, with `SO_REUSEADDR`, but not
+/// listening, so a tracker can bind the same address later (Linux allows that as long as no
+/// socket listens on it).
+fn refusing_address() -> (tokio::net::TcpSocket, SocketAddr) {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_reuseaddr(true).unwrap();
+    socket.bind(SocketAddr::from(([127, 0, 0, 1], 0))).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (socket, addr)
+}
+
+/// Polls the torrent's announce figures until `ready` holds, for at most the transfer timeout.
+async fn tracker_stats_until(
+    handle: &TorrentHandle,
+    what: &str,
+    ready: impl Fn(&AnnounceStats) -> bool,
+) -> AnnounceStats {
+    let poll = async {
+        loop {
+            let stats = handle.status().await.unwrap().tracker;
+            if ready(&stats) {
+                return stats;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    match tokio::time::timeout(TRANSFER_TIMEOUT, poll).await {
+        Ok(stats) => stats,
+        Err(_) => panic!(
+            "{what} never happened; announce stats: {:?}",
+            handle.status().await.unwrap().tracker
+        ),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_started_while_its_tracker_is_down_announces_once_it_is_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = content(dir.path());
+    let (placeholder, addr) = refusing_address();
+    let url = format!("http://{addr}/announce");
+    // Tracker only, and a back-off short enough that the test need not wait.
+    let tracker_only = |c: &mut NodeConfig| {
+        c.dht.enabled = false;
+        c.pex = false;
+        c.tracker_backoff = AnnounceBackoff {
+            first: Duration::from_millis(50),
+            max: Duration::from_millis(200),
+        };
+    };
+    let seeder = node_with(dir.path(), "seeder", tracker_only).await;
+    let seeding = add_with_tracker(&seeder, &torrent, &dir.path().join("seed"), &url).await;
+
+    // Refused, over and over: the node backs off and says why.
+    let down = tracker_stats_until(&seeding, "two refused announces", |s| s.failed >= 2).await;
+    assert_eq!(down.ok, 0, "{down:?}");
+    assert!(down.backoff.is_some(), "{down:?}");
+    let error = down.last_error.clone().unwrap_or_default();
+    assert!(error.starts_with("cannot connect to tracker"), "{error}");
+    // The torrent is unaffected: still complete, still seeding.
+    assert!(seeding.progress().borrow().complete);
+
+    // The tracker comes up on that address.
+    let tracker = Tracker::start_on(addr).await;
+    drop(placeholder);
+    let up = tracker_stats_until(&seeding, "a successful announce", |s| s.ok >= 1).await;
+    assert!(up.failed >= down.failed, "{up:?}");
+    assert_eq!(
+        (up.backoff, up.last_error.as_deref()),
+        (None, None),
+        "{up:?}"
+    );
+    let scrape = client::scrape(&url, torrent.info_hash, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!((scrape.complete, scrape.incomplete), (1, 0), "{scrape:?}");
+
+    // And it is the seeder's real address: a tracker-only leecher finds it there.
+    let leecher = node_with(dir.path(), "leecher", tracker_only).await;
+    let out = dir.path().join("out");
+    let fetching = add_with_tracker(&leecher, &torrent, &out, &url).await;
+    wait_complete(&fetching).await;
+    assert!(std::fs::read(out.join("f.bin")).unwrap() == content);
+    let status = fetching.status().await.unwrap();
+    assert!(
+        status
+            .peers
+            .iter()
+            .any(|p| matches!(p.info.source, PeerSource::Tracker)),
+        "{:?}",
+        status.peers
+    );
+    leecher.shutdown().await;
+    seeder.shutdown().await;
+    tracker.kill().await;
 }

@@ -1,22 +1,50 @@
 #!/bin/bash
-# tracker_load.sh - announce throughput of `shoal tracker` under wrk, the same load as
-# /work/shared/bench/opentracker_load.sh (64 connections, random 20-byte peer ids and ports,
-# info-hashes drawn from NUM_HASHES random ones, compact=1, numwant=50, event=started), so the
-# two can be run one after the other and compared as a ratio.
+# tracker_load.sh - HTTP announce throughput, latency and memory of `shoal tracker` on loopback,
+# under exactly the load of the shared opentracker reference script
+# (../shared/bench/opentracker_load.sh, next to this repository), so that the two can be run one
+# after the other and compared as ratios (see compare_opentracker.sh, which runs both).
 #
-# Usage: tracker_load.sh [DURATION_S=10] [CONNS=64] [WRK_THREADS=2] [NUM_HASHES=10000]
+# Starts `shoal tracker --listen 127.0.0.1:0`, drives it with wrk and the same Lua request
+# generator: GET /announce?info_hash=..&peer_id=..&port=..&uploaded=0&downloaded=0&left=..
+# &compact=1&numwant=50&event=started, with a random URL-encoded 20-byte peer_id and a random
+# port per request and the info_hash drawn from NUM_HASHES random ones (opentracker's default
+# "whitelisted" mode; shoal has no whitelist, so each request is a real announce on both).
+#
+# Usage: tracker_load.sh [DURATION_S=10] [CONNS=64] [WRK_THREADS=2] [NUM_HASHES=10000] [PIN=0]
+#   PIN=0: no pinning (default).  PIN=1: tracker on CPU0, wrk on CPU1 (use WRK_THREADS=1).
 #   env SHOAL=path/to/shoal (default: target/release/shoal; build it with
-#   `cargo build --release --bin shoal`). Needs wrk, curl, python3.
-# Last line: shoal_tracker_load rps=.. p50_ms=.. p99_ms=.. cpu_pct=.. us_per_req=.. status=OK|FAIL
+#       `cargo build --release --bin shoal`)
+#   env KEEPALIVE=1 (default): wrk keeps its 64 connections open, as HTTP/1.1 clients do.
+#       KEEPALIVE=0: every request says `Connection: close`, so every announce is a fresh TCP
+#       connect+accept+close -- what opentracker does, as it closes after every reply.
+# Needs wrk, curl, taskset, python3 (Debian: apt-get install wrk curl).
+#
+# The tracker's CPU time during the run comes from /proc/PID/stat (tracker_cpu_pct of one core,
+# tracker_us_per_req) and its peak resident memory from VmHWM in /proc/PID/status
+# (peak_rss_mib; rss_idle_mib is before the load). The tracker keeps every peer it is told
+# about (random peer ids: ~RPS new peers a second, held for two intervals) up to --max-peers
+# (default 1,000,000), so memory is bounded; at that limit further new peers get a failure
+# reason, counted in failures= and making status=FAIL. Every line before the last is detail;
+# the last line has the same keys, in the same order, as opentracker_load.sh's (ot_* are
+# tracker_* here), followed by shoal's extras:
+# shoal_tracker_load rps=.. p99_ms=.. p50_ms=.. p90_ms=.. max_ms=.. requests=.. errors=..
+#   closes=.. secs=.. tracker_cpu_pct=.. tracker_us_per_req=.. conns=.. wrk_threads=..
+#   hashes=.. pin=.. mode=whitelisted keepalive=.. peak_rss_mib=.. rss_idle_mib=..
+#   failures=.. swarms=.. peers=.. status=OK|FAIL
 set -u
 DUR=${1:-10}
 CONNS=${2:-64}
 THREADS=${3:-2}
 NHASH=${4:-10000}
+PIN=${5:-0}
+KEEPALIVE=${KEEPALIVE:-1}
 SHOAL=${SHOAL:-target/release/shoal}
-for b in "$SHOAL" wrk curl python3; do
-  command -v "$b" >/dev/null 2>&1 || { echo "shoal_tracker_load status=FAIL reason=missing_$(basename "$b")"; exit 1; }
+PY=python3
+
+for b in "$SHOAL" wrk curl taskset "$PY"; do
+  command -v "$b" >/dev/null 2>&1 || { echo "missing $b (apt-get install wrk curl; cargo build --release --bin shoal)" >&2; echo "shoal_tracker_load status=FAIL reason=missing_$(basename "$b")"; exit 1; }
 done
+
 TMP=$(mktemp -d /tmp/shoal_tracker_load.XXXXXX)
 PID=""
 cleanup() {
@@ -30,69 +58,104 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-python3 - "$NHASH" "$TMP/hashes.txt" <<'EOF'
+"$PY" - "$NHASH" "$TMP/hashes.txt" <<'EOF'
 import os, sys
 with open(sys.argv[2], "w") as f:
     for _ in range(int(sys.argv[1])):
         f.write("".join("%%%02X" % b for b in os.urandom(20)) + "\n")
 EOF
 
-"$SHOAL" tracker --listen 127.0.0.1:0 >"$TMP/out" 2>"$TMP/err" &
+TRCPU=""; WRKCPU=""
+if [ "$PIN" = "1" ]; then TRCPU="taskset -c 0"; WRKCPU="taskset -c 1"; fi
+$TRCPU "$SHOAL" tracker --listen 127.0.0.1:0 >"$TMP/out" 2>"$TMP/err" &
 PID=$!
 for _ in $(seq 1 50); do grep -q '^tracker ' "$TMP/out" && break; sleep 0.1; done
 URL=$(awk '/^tracker /{print $2}' "$TMP/out")
-[ -n "$URL" ] || { cat "$TMP/err" >&2; echo "shoal_tracker_load status=FAIL reason=not_ready"; exit 1; }
+[ -n "$URL" ] || { cat "$TMP/err" >&2; echo "shoal_tracker_load status=FAIL reason=tracker_not_ready"; exit 1; }
 BASE=${URL%/announce}
+H1=$(head -1 "$TMP/hashes.txt")
+R=$(curl -s --max-time 2 "$BASE/announce?info_hash=$H1&peer_id=-XX0000-abcdefghijkl&port=6881&compact=1&left=0&uploaded=0&downloaded=0" | tr -d '\0')
+case "$R" in *interval*) ;; *) echo "shoal_tracker_load status=FAIL reason=tracker_not_ready"; exit 1;; esac
+echo "shoal tracker pid $PID on ${BASE#http://}, $NHASH hashes, keepalive=$KEEPALIVE, pin=$PIN"
 
+if [ "$KEEPALIVE" = "1" ]; then LUA_HEADERS=nil; else LUA_HEADERS='{["Connection"] = "close"}'; fi
 cat >"$TMP/announce.lua" <<EOF
+-- generated by tracker_load.sh; requests as in opentracker_load.sh
+local hashfile = "$TMP/hashes.txt"
 local hex = {}
 for i = 0, 255 do hex[i] = string.format("%%%02X", i) end
 local hashes = {}
 local counter = 0
-function setup(thread) counter = counter + 1; thread:set("tid", counter) end
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+end
+
 function init(args)
   math.randomseed(os.time() * 1000 + (tid or 0) * 7919 + math.floor(os.clock() * 1e6))
-  for line in io.lines("$TMP/hashes.txt") do hashes[#hashes + 1] = line end
+  for line in io.lines(hashfile) do hashes[#hashes + 1] = line end
 end
+
 local function rand20()
   local t = {}
   for i = 1, 20 do t[i] = hex[math.random(0, 255)] end
   return table.concat(t)
 end
+
 function request()
   local ih = hashes[math.random(#hashes)]
   local left = (math.random(4) == 1) and 0 or math.random(1, 1073741824)
   local path = "/announce?info_hash=" .. ih .. "&peer_id=" .. rand20() ..
                "&port=" .. math.random(1024, 65535) .. "&uploaded=0&downloaded=0&left=" .. left ..
                "&compact=1&numwant=50&event=started"
-  return wrk.format("GET", path)
+  return wrk.format("GET", path, $LUA_HEADERS)
 end
+
 function done(summary, latency, requests)
-  io.write(string.format("WRKRESULT requests=%d duration_us=%d p50_us=%d p99_us=%d errors=%d\n",
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
-    summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.status + summary.errors.timeout))
+  local e = summary.errors
+  io.write(string.format("WRKRESULT requests=%d duration_us=%d bytes=%d p50_us=%d p90_us=%d p99_us=%d max_us=%d mean_us=%.1f err_connect=%d err_read=%d err_write=%d err_status=%d err_timeout=%d\n",
+    summary.requests, summary.duration, summary.bytes, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean, e.connect, e.read, e.write, e.status, e.timeout))
 end
 EOF
 
 cpu() { awk '{print $14 + $15}' "/proc/$PID/stat"; }
+hwm() { awk '/^VmHWM:/{print $2}' "/proc/$PID/status"; }
+CLK=$(getconf CLK_TCK)
+RSS0=$(hwm)
 C0=$(cpu)
-timeout $((DUR + 30)) wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 5s --latency \
+# bounded: wrk's own -d plus a hard timeout
+timeout $((DUR + 30)) $WRKCPU wrk -t"$THREADS" -c"$CONNS" -d"${DUR}s" --timeout 5s --latency \
   -s "$TMP/announce.lua" "$BASE/" >"$TMP/wrk.out" 2>&1
 RC=$?
 C1=$(cpu)
+RSS1=$(hwm)
 grep -v '^WRKRESULT' "$TMP/wrk.out"
 LINE=$(grep '^WRKRESULT' "$TMP/wrk.out")
-[ $RC -eq 0 ] && [ -n "$LINE" ] || { echo "shoal_tracker_load status=FAIL reason=wrk_rc_$RC"; exit 1; }
+if [ $RC -ne 0 ] || [ -z "$LINE" ]; then
+  echo "shoal_tracker_load status=FAIL reason=wrk_rc_$RC"; exit 1
+fi
 STATS=$(curl -s --max-time 2 "$BASE/stats")
-echo "tracker state after run: $STATS"
-python3 - "$LINE" "$C0" "$C1" "$(getconf CLK_TCK)" "$STATS" <<'EOF'
+echo "tracker state after run (/stats): $STATS"
+R=$(curl -s --max-time 2 "$BASE/announce?info_hash=$H1&peer_id=-XX0000-abcdefghijkm&port=6882&compact=1&left=5&uploaded=0&downloaded=0" | tr -d '\0' | head -c 60 | tr -c '[:print:]' '.')
+echo "sample announce reply after run: $R..."
+
+"$PY" - "$LINE" "$CONNS" "$THREADS" "$NHASH" "$PIN" "$KEEPALIVE" "$C0" "$C1" "$CLK" "$RSS0" "$RSS1" "$STATS" <<'EOF'
 import json, sys
-kv = dict(x.split("=") for x in sys.argv[1].split()[1:])
+(line, conns, threads, nhash, pin, keepalive, c0, c1, clk, rss0, rss1, stats) = sys.argv[1:]
+kv = dict(x.split("=") for x in line.split()[1:])
 req = int(kv["requests"]); dur = int(kv["duration_us"]) / 1e6
-cpu = (int(sys.argv[3]) - int(sys.argv[2])) / float(sys.argv[4])
-stats = json.loads(sys.argv[5])
-status = "OK" if stats.get("failures", 1) == 0 and int(kv["errors"]) == 0 else "FAIL"
-print("shoal_tracker_load rps=%.0f p50_ms=%.3f p99_ms=%.3f requests=%d errors=%s failures=%s cpu_pct=%.0f us_per_req=%.1f status=%s" % (
-    req / dur, int(kv["p50_us"]) / 1e3, int(kv["p99_us"]) / 1e3, req, kv["errors"],
-    stats.get("failures"), 100 * cpu / dur, 1e6 * cpu / max(req, 1), status))
+cpu = (int(c1) - int(c0)) / float(clk)
+stats = json.loads(stats)
+failures = stats.get("failures", -1)
+# As in opentracker_load.sh, socket read errors are reported as closes=, not errors=: with
+# KEEPALIVE=0 they are the closes wrk sees; with keep-alive there should be none.
+errs = sum(int(kv[k]) for k in ("err_connect", "err_write", "err_status", "err_timeout"))
+closes = int(kv["err_read"])
+ok = errs == 0 and failures == 0 and (keepalive == "0" or closes == 0)
+print("shoal_tracker_load rps=%.0f p99_ms=%.3f p50_ms=%.3f p90_ms=%.3f max_ms=%.1f requests=%d errors=%d closes=%d secs=%.1f tracker_cpu_pct=%.0f tracker_us_per_req=%.1f conns=%s wrk_threads=%s hashes=%s pin=%s mode=whitelisted keepalive=%s peak_rss_mib=%.1f rss_idle_mib=%.1f failures=%s swarms=%s peers=%s status=%s" % (
+    req / dur, int(kv["p99_us"]) / 1e3, int(kv["p50_us"]) / 1e3, int(kv["p90_us"]) / 1e3, int(kv["max_us"]) / 1e3,
+    req, errs, closes, dur, 100 * cpu / dur, 1e6 * cpu / max(req, 1), conns, threads, nhash, pin, keepalive,
+    int(rss1) / 1024, int(rss0) / 1024, failures, stats.get("swarms"), stats.get("peers"), "OK" if ok else "FAIL"))
 EOF

@@ -25,8 +25,9 @@ pub const DEFAULT_MAX_PEERS_PER_SWARM: usize = 20_000;
 /// Default limit on peers in all torrents (about 150 bytes each).
 pub const DEFAULT_MAX_PEERS: usize = 1_000_000;
 
-/// How the tracker answers and what it holds. Limits apply to one [`crate::Tracker`]; a
-/// server that shards its state splits them between its shards.
+/// How the tracker answers and what it holds. `max_swarms` and `max_peers` apply to all the
+/// [`crate::Tracker`]s that share one [`crate::Occupancy`]: a whole server, however many shards
+/// its state is split into.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrackerConfig {
     /// `interval` in announce replies.

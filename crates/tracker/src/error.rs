@@ -11,6 +11,12 @@ use std::path::PathBuf;
 pub enum TrackerError {
     #[error("query string is {len} bytes, more than the {max}-byte limit")]
     QueryTooLong { len: usize, max: usize },
+    #[error("request is too large: its head is over the {max}-byte limit")]
+    HeadTooLarge { max: usize },
+    #[error("malformed HTTP request: {reason}")]
+    MalformedRequest { reason: String },
+    #[error("tracker busy: it serves at most {max} connections at once; announce again later")]
+    Busy { max: usize },
     #[error("missing {param}")]
     Missing { param: &'static str },
     #[error("{param} must be 20 bytes, got {len}")]

@@ -12,9 +12,11 @@
 //! torrent announces.
 //!
 //! The logic is sans-IO: [`Tracker`] takes parsed requests ([`AnnounceRequest`]), `now` and
-//! an RNG, and writes bencoded replies into a `Vec`; [`TrackerServer`] is a thin hyper layer
-//! that splits the state into shards locked by info-hash, parses queries on raw bytes, and
-//! answers every bad request with a bencoded `failure reason` (HTTP 200, as clients expect).
+//! an RNG, and writes bencoded replies into a `Vec`; [`TrackerServer`] is a thin tokio layer
+//! that splits the state into shards locked by info-hash (sharing one [`Occupancy`], so the
+//! limits are the server's), frames HTTP/1.1 requests itself so that it can answer *every*
+//! bad request — an oversized or malformed head included — with a bencoded `failure reason`
+//! (HTTP 200, as clients expect), and parses queries on raw bytes.
 //!
 //! Rules:
 //! - `numwant` defaults to [`DEFAULT_NUMWANT`] and is capped at [`MAX_NUMWANT`]; a swarm
@@ -26,14 +28,18 @@
 //! - Peers are told apart by peer id and address; the `ip` parameter counts only from a
 //!   [`TrackerConfig::trusted_proxies`] address.
 //! - Limits ([`TrackerConfig`], [`ServerConfig`], the constants) bound memory: torrents,
-//!   peers per torrent, peers in all, query length, scrape size, connections. A request past
-//!   a limit gets a failure reason; the tracker keeps serving everyone else.
+//!   peers per torrent, peers in all, request head and query length, scrape size,
+//!   connections. A request past a limit gets a failure reason (a connection past the
+//!   connection limit gets `tracker busy`, see [`ServerConfig::max_connections`]); the
+//!   tracker keeps serving everyone else.
 //! - Private mode ([`users`]): `/announce/PASSKEY` and `/scrape/PASSKEY`; each user's
 //!   uploaded/downloaded growth is added up and written atomically to a state file
 //!   periodically and on shutdown. `/stats` and `/metrics` stay public (totals only).
 //!
-//! `bench/tracker_load.sh` measures announces per second under wrk with the same load as
-//! the shared opentracker reference script; `benches/announce.rs` times the sans-IO path.
+//! `bench/tracker_load.sh` measures announces per second, latency and peak memory under wrk
+//! with the same load as the shared opentracker reference script, and
+//! `bench/compare_opentracker.sh` runs both in one sitting; `benches/announce.rs` times the
+//! sans-IO path.
 //!
 //! ```
 //! use std::time::Instant;
@@ -60,6 +66,7 @@
 
 pub mod client;
 mod config;
+mod connection;
 mod encode;
 mod error;
 mod query;
@@ -73,11 +80,15 @@ pub use config::{
     DEFAULT_MIN_INTERVAL, DEFAULT_NUMWANT, MAX_NUMWANT, MAX_PARAM_LEN, MAX_QUERY_LEN,
     MAX_SCRAPE_HASHES, TrackerConfig,
 };
+pub use connection::{
+    HEADER_READ_TIMEOUT, LINGER_BYTES, LINGER_TIME, MAX_HEADERS, MAX_REQUEST_HEAD,
+    REPLY_WRITE_TIMEOUT,
+};
 pub use encode::{failure, scrape_reply};
 pub use error::TrackerError;
 pub use query::{AnnounceRequest, Event, IpParam, parse_scrape, peer_ip};
 pub use server::{
-    DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHARDS, HEADER_READ_TIMEOUT,
-    MAX_REQUEST_HEAD, PrivateConfig, ServerConfig, TrackerServer,
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_MAX_CONNECTIONS, DEFAULT_SHARDS, MAX_BUSY_REPLIES,
+    PrivateConfig, ServerConfig, TrackerServer,
 };
-pub use swarm::{Peer, ScrapeCounts, Tracker, TrackerStats, Transfer};
+pub use swarm::{Occupancy, Peer, ScrapeCounts, Tracker, TrackerStats, Transfer};

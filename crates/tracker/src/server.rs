@@ -1,7 +1,7 @@
-//! The HTTP layer: hyper on tokio, routing, sharded locks around the sans-IO [`Tracker`],
-//! periodic expiry, statistics and the private-mode ledger's flushes.
+//! The server: accepting connections within limits, routing requests, sharded locks around the
+//! sans-IO [`Tracker`], periodic expiry, statistics and the private-mode ledger's flushes.
+//! HTTP framing is in [`crate::connection`].
 
-use std::cell::RefCell;
 use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
@@ -12,40 +12,33 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
 use shoal_metainfo::InfoHash;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::config::TrackerConfig;
+use crate::connection::{self, Head, Reply};
 use crate::encode::{failure, scrape_reply};
 use crate::error::TrackerError;
 use crate::query::{AnnounceRequest, parse_scrape, peer_ip};
 use crate::stats::Counters;
-use crate::swarm::{Tracker, TrackerStats, Transfer};
+use crate::swarm::{Occupancy, Tracker, TrackerStats, Transfer};
 use crate::users::{Ledger, UserId, write_atomic};
 
 /// Default period between writes of changed private-mode totals.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_secs(10);
 /// Default number of independently locked shards of the swarm state.
 pub const DEFAULT_SHARDS: usize = 16;
-/// Default limit on open connections; connections past it are closed at once.
+/// Default limit on open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-/// A client must send its request headers within this time.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// hyper's read buffer per connection, which bounds the request head: a longer head is
-/// refused by hyper with HTTP 431 instead of a failure reason.
-pub const MAX_REQUEST_HEAD: usize = 16 << 10;
+/// Most connections past the limit being told "tracker busy" at once; past that, a
+/// connection over the limit is closed without a reply.
+pub const MAX_BUSY_REPLIES: usize = 64;
+
+const TEXT: &str = "text/plain";
 
 /// Private mode: who may announce, and where their accounting is kept.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,11 +55,15 @@ pub struct PrivateConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerConfig {
     pub listen: SocketAddr,
+    /// Its `max_swarms` and `max_peers` are limits on the whole server, whatever `shards` is.
     pub tracker: TrackerConfig,
     pub private: Option<PrivateConfig>,
-    /// The state is split by info-hash into this many shards, each behind its own lock; each
-    /// shard gets `limit / shards` (at least 1) of the swarm and peer limits.
+    /// The state is split by info-hash into this many shards, each behind its own lock, so
+    /// that announces for different torrents rarely wait for each other.
     pub shards: usize,
+    /// Most connections open at once. A connection past it gets a `tracker busy` failure
+    /// reason without its request being read, then is closed; while [`MAX_BUSY_REPLIES`] of
+    /// those are under way, further ones are closed at once.
     pub max_connections: usize,
 }
 
@@ -128,12 +125,6 @@ impl TrackerServer {
             }),
             None => None,
         };
-        let shards = config.shards.max(1);
-        let shard_config = TrackerConfig {
-            max_swarms: (config.tracker.max_swarms / shards).max(1),
-            max_peers: (config.tracker.max_peers / shards).max(1),
-            ..config.tracker.clone()
-        };
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -145,9 +136,11 @@ impl TrackerServer {
             addr: config.listen,
             source,
         })?;
+        // One count of torrents and peers for every shard: the limits are the server's.
+        let occupancy = Arc::new(Occupancy::default());
         let shared = Shared {
-            shards: (0..shards)
-                .map(|_| Mutex::new(Tracker::new(shard_config.clone())))
+            shards: (0..config.shards.max(1))
+                .map(|_| Mutex::new(Tracker::sharing(config.tracker.clone(), occupancy.clone())))
                 .collect(),
             config: config.tracker,
             private,
@@ -173,8 +166,7 @@ impl TrackerServer {
     /// Serves until `shutdown` completes, then closes every connection and writes the ledger
     /// one last time.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), TrackerError> {
-        let shared = self.shared;
-        let connections = Arc::new(Semaphore::new(self.max_connections));
+        let shared = self.shared.clone();
         let sweep_period = (shared.config.peer_timeout / 8)
             .clamp(Duration::from_millis(100), Duration::from_secs(60));
         let mut sweep = tokio::time::interval(sweep_period);
@@ -185,36 +177,21 @@ impl TrackerServer {
             .map_or(Duration::from_secs(3600), |p| p.flush_interval);
         let mut flush = tokio::time::interval(flush_period.max(Duration::from_millis(10)));
         let mut samples: VecDeque<(Instant, u64)> = VecDeque::new();
-        let seeds = RandomState::new();
-        let mut connection_count: u64 = 0;
+        let mut gate = Gate::new(self.max_connections);
         // Connection tasks live here, so none outlives `run`.
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
-                accepted = self.listener.accept() => {
-                    let (stream, remote) = match accepted {
-                        Ok(pair) => pair,
-                        Err(error) => {
-                            // Out of file descriptors, usually: back off instead of spinning.
-                            tracing::warn!(%error, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let Ok(permit) = connections.clone().try_acquire_owned() else {
-                        tracing::debug!(%remote, "too many connections; closing");
-                        continue;
-                    };
-                    connection_count += 1;
-                    let rng = SmallRng::seed_from_u64(seeds.hash_one(connection_count));
-                    let shared = shared.clone();
-                    tasks.spawn(async move {
-                        serve_connection(shared, stream, remote, rng).await;
-                        drop(permit);
-                    });
-                }
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, remote)) => gate.admit(&shared, &mut tasks, stream, remote),
+                    Err(error) => {
+                        // Out of file descriptors, usually: back off instead of spinning.
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = sweep.tick() => shared.expire(Instant::now()),
                 _ = rate_tick.tick() => shared.counters.sample_rate(&mut samples),
@@ -230,35 +207,81 @@ impl TrackerServer {
     }
 }
 
-async fn serve_connection(
-    shared: Arc<Shared>,
-    stream: tokio::net::TcpStream,
-    remote: SocketAddr,
-    rng: SmallRng,
-) {
-    let _ = stream.set_nodelay(true);
-    let rng = RefCell::new(rng);
-    let service = service_fn(move |req: Request<Incoming>| {
-        let reply = shared.handle(&req, remote, &mut rng.borrow_mut());
-        std::future::ready(Ok::<_, std::convert::Infallible>(reply))
-    });
-    let result = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT)
-        .max_buf_size(MAX_REQUEST_HEAD)
-        .serve_connection(TokioIo::new(stream), service)
-        .await;
-    if let Err(error) = result {
-        tracing::debug!(%remote, %error, "connection ended");
+/// The connection limit, and the bounded work spent telling clients past it to come back.
+struct Gate {
+    connections: Arc<Semaphore>,
+    busy_replies: Arc<Semaphore>,
+    max_connections: usize,
+    seeds: RandomState,
+    accepted: u64,
+}
+
+impl Gate {
+    fn new(max_connections: usize) -> Self {
+        Self {
+            connections: Arc::new(Semaphore::new(max_connections)),
+            busy_replies: Arc::new(Semaphore::new(MAX_BUSY_REPLIES)),
+            max_connections,
+            seeds: RandomState::new(),
+            accepted: 0,
+        }
+    }
+
+    fn admit(
+        &mut self,
+        shared: &Arc<Shared>,
+        tasks: &mut JoinSet<()>,
+        stream: TcpStream,
+        remote: SocketAddr,
+    ) {
+        let _ = stream.set_nodelay(true);
+        if let Ok(permit) = self.connections.clone().try_acquire_owned() {
+            self.accepted += 1;
+            let mut rng = SmallRng::seed_from_u64(self.seeds.hash_one(self.accepted));
+            let shared = shared.clone();
+            tasks.spawn(async move {
+                connection::serve(stream, |request| shared.respond(request, remote, &mut rng))
+                    .await;
+                drop(permit);
+            });
+            return;
+        }
+        shared.counters.failures.fetch_add(1, Ordering::Relaxed);
+        let Ok(permit) = self.busy_replies.clone().try_acquire_owned() else {
+            tracing::debug!(%remote, "too many connections; closing");
+            return;
+        };
+        tracing::debug!(%remote, "too many connections; telling the client");
+        let busy = TrackerError::Busy {
+            max: self.max_connections,
+        };
+        let reply = failure_reply(&busy);
+        tasks.spawn(async move {
+            connection::refuse(stream, reply).await;
+            drop(permit);
+        });
     }
 }
 
-fn reply(body: Vec<u8>, content_type: &'static str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body)));
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+fn failure_reply(error: &TrackerError) -> Reply {
+    Reply {
+        body: failure(&error.to_string()),
+        content_type: TEXT,
+    }
+}
+
+fn reply(body: Vec<u8>, content_type: &'static str) -> Reply {
+    Reply { body, content_type }
+}
+
+/// The path and query of a request target. An absolute target (`http://host/path?query`, as
+/// sent to a proxy) counts by its path.
+fn split_target(target: &str) -> (&str, &str) {
+    let target = match target.split_once("://") {
+        Some((_, rest)) if !target.starts_with('/') => rest.find('/').map_or("", |at| &rest[at..]),
+        _ => target,
+    };
+    target.split_once('?').unwrap_or((target, ""))
 }
 
 impl Shared {
@@ -267,41 +290,42 @@ impl Shared {
         &self.shards[at]
     }
 
-    fn handle(
+    /// The reply to a request, or to what was wrong with it.
+    fn respond(
         &self,
-        req: &Request<Incoming>,
+        request: Result<Head<'_>, TrackerError>,
         remote: SocketAddr,
         rng: &mut SmallRng,
-    ) -> Response<Full<Bytes>> {
-        match self.route(req, remote, rng) {
-            Ok(response) => response,
+    ) -> Reply {
+        match request.and_then(|head| self.route(head, remote, rng)) {
+            Ok(reply) => reply,
             Err(error) => {
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%remote, %error, "request refused");
-                reply(failure(&error.to_string()), "text/plain")
+                failure_reply(&error)
             }
         }
     }
 
     fn route(
         &self,
-        req: &Request<Incoming>,
+        head: Head<'_>,
         remote: SocketAddr,
         rng: &mut SmallRng,
-    ) -> Result<Response<Full<Bytes>>, TrackerError> {
-        if req.method() != Method::GET {
+    ) -> Result<Reply, TrackerError> {
+        if head.method != "GET" {
             return Err(TrackerError::Method {
-                method: req.method().as_str().chars().take(16).collect(),
+                method: head.method.chars().take(16).collect(),
             });
         }
-        let query = req.uri().query().unwrap_or("").as_bytes();
+        let (path, query) = split_target(head.target);
+        let query = query.as_bytes();
         if query.len() > self.config.max_query_len {
             return Err(TrackerError::QueryTooLong {
                 len: query.len(),
                 max: self.config.max_query_len,
             });
         }
-        let path = req.uri().path();
         let (endpoint, passkey) = match path.get(1..).and_then(|p| p.split_once('/')) {
             Some((endpoint, passkey)) => (endpoint, Some(passkey)),
             None => (path.get(1..).unwrap_or(""), None),
@@ -353,7 +377,7 @@ impl Shared {
         remote: SocketAddr,
         user: Option<UserId>,
         rng: &mut SmallRng,
-    ) -> Result<Response<Full<Bytes>>, TrackerError> {
+    ) -> Result<Reply, TrackerError> {
         let req = AnnounceRequest::parse(query)?;
         let ip = peer_ip(remote.ip(), req.ip, &self.config.trusted_proxies)?;
         let now = Instant::now();
@@ -365,10 +389,10 @@ impl Shared {
             lock(&private.ledger).credit(user, credit);
         }
         self.counters.announces.fetch_add(1, Ordering::Relaxed);
-        Ok(reply(out, "text/plain"))
+        Ok(reply(out, TEXT))
     }
 
-    fn scrape(&self, query: &[u8]) -> Result<Response<Full<Bytes>>, TrackerError> {
+    fn scrape(&self, query: &[u8]) -> Result<Reply, TrackerError> {
         let hashes = parse_scrape(query)?;
         let body = if hashes.is_empty() {
             if !self.config.full_scrape {
@@ -387,7 +411,7 @@ impl Shared {
             )
         };
         self.counters.scrapes.fetch_add(1, Ordering::Relaxed);
-        Ok(reply(body, "text/plain"))
+        Ok(reply(body, TEXT))
     }
 
     fn totals(&self) -> TrackerStats {

@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use rand::Rng;
@@ -61,7 +63,7 @@ impl Swarm {
         req: &AnnounceRequest,
         ip: IpAddr,
         config: &TrackerConfig,
-        total_peers: usize,
+        occupancy: &Occupancy,
     ) -> Result<(usize, Transfer), TrackerError> {
         match self.index.entry((req.peer_id, ip)) {
             Entry::Occupied(slot) => {
@@ -94,7 +96,7 @@ impl Swarm {
                         max: config.max_peers_per_swarm,
                     });
                 }
-                if total_peers >= config.max_peers {
+                if !Occupancy::reserve(&occupancy.peers, config.max_peers) {
                     return Err(TrackerError::TooManyPeers {
                         max: config.max_peers,
                     });
@@ -192,6 +194,44 @@ pub struct TrackerStats {
     pub seeders: usize,
 }
 
+/// Torrents and peers held by every [`Tracker`] that shares it, counted so that
+/// [`TrackerConfig::max_swarms`] and [`TrackerConfig::max_peers`] hold for all of them
+/// together. A server that splits its state into shards (each a `Tracker` behind its own
+/// lock) gives them one `Occupancy`: a slot is taken atomically before a torrent or peer is
+/// inserted, whatever shard it lands in, and given back when it goes.
+#[derive(Debug, Default)]
+pub struct Occupancy {
+    swarms: AtomicUsize,
+    peers: AtomicUsize,
+}
+
+impl Occupancy {
+    /// Torrents held.
+    pub fn swarms(&self) -> usize {
+        self.swarms.load(Ordering::Relaxed)
+    }
+
+    /// Peers held.
+    pub fn peers(&self) -> usize {
+        self.peers.load(Ordering::Relaxed)
+    }
+
+    /// Takes one slot of `counter` if fewer than `max` are taken.
+    fn reserve(counter: &AtomicUsize, max: usize) -> bool {
+        counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn release(counter: &AtomicUsize, n: usize) {
+        if n > 0 {
+            counter.fetch_sub(n, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Swarm state and the announce logic.
 #[derive(Debug)]
 pub struct Tracker {
@@ -199,15 +239,24 @@ pub struct Tracker {
     swarms: HashMap<InfoHash, Swarm>,
     peers: usize,
     seeders: usize,
+    occupancy: Arc<Occupancy>,
 }
 
 impl Tracker {
+    /// A tracker whose limits count only its own torrents and peers.
     pub fn new(config: TrackerConfig) -> Self {
+        Self::sharing(config, Arc::default())
+    }
+
+    /// A tracker whose `max_swarms` and `max_peers` count the torrents and peers of every
+    /// tracker sharing `occupancy` (the shards of one server).
+    pub fn sharing(config: TrackerConfig, occupancy: Arc<Occupancy>) -> Self {
         Self {
             config,
             swarms: HashMap::new(),
             peers: 0,
             seeders: 0,
+            occupancy,
         }
     }
 
@@ -230,7 +279,8 @@ impl Tracker {
         if req.event == Event::Stopped {
             return Ok(self.stop(req, ip, out));
         }
-        if !self.swarms.contains_key(&req.info_hash) && self.swarms.len() >= self.config.max_swarms
+        if !self.swarms.contains_key(&req.info_hash)
+            && !Occupancy::reserve(&self.occupancy.swarms, self.config.max_swarms)
         {
             return Err(TrackerError::TooManySwarms {
                 max: self.config.max_swarms,
@@ -238,11 +288,13 @@ impl Tracker {
         }
         let swarm = self.swarms.entry(req.info_hash).or_default();
         let (peers_before, seeders_before) = (swarm.peers.len(), swarm.seeders);
-        let (at, credit) = match swarm.upsert(now, req, ip, &self.config, self.peers) {
+        let (at, credit) = match swarm.upsert(now, req, ip, &self.config, &self.occupancy) {
             Ok(done) => done,
             Err(error) => {
+                // Only a torrent created for this announce is empty: give its slot back.
                 if swarm.peers.is_empty() {
                     self.swarms.remove(&req.info_hash);
+                    Occupancy::release(&self.occupancy.swarms, 1);
                 }
                 return Err(error);
             }
@@ -271,10 +323,12 @@ impl Tracker {
                 };
                 self.peers -= 1;
                 self.seeders -= usize::from(peer.left == 0);
+                Occupancy::release(&self.occupancy.peers, 1);
             }
             counts = swarm.counts();
             if swarm.peers.is_empty() {
                 self.swarms.remove(&req.info_hash);
+                Occupancy::release(&self.occupancy.swarms, 1);
             }
         }
         write_reply(out, header(&self.config, counts), std::iter::empty(), req);
@@ -287,6 +341,7 @@ impl Tracker {
         let timeout = self.config.peer_timeout;
         let mut dropped = 0;
         let mut seeders_dropped = 0;
+        let swarms_before = self.swarms.len();
         self.swarms.retain(|_, swarm| {
             let before = swarm.peers.len();
             let before_seeders = swarm.seeders;
@@ -306,6 +361,8 @@ impl Tracker {
         });
         self.peers -= dropped;
         self.seeders -= seeders_dropped;
+        Occupancy::release(&self.occupancy.peers, dropped);
+        Occupancy::release(&self.occupancy.swarms, swarms_before - self.swarms.len());
         dropped
     }
 
@@ -330,6 +387,15 @@ impl Tracker {
             peers: self.peers,
             seeders: self.seeders,
         }
+    }
+}
+
+impl Drop for Tracker {
+    /// Gives back the slots of everything this tracker holds, so trackers sharing its
+    /// [`Occupancy`] can use them.
+    fn drop(&mut self) {
+        Occupancy::release(&self.occupancy.peers, self.peers);
+        Occupancy::release(&self.occupancy.swarms, self.swarms.len());
     }
 }
 

@@ -494,3 +494,87 @@ fn credit_is_the_growth_since_the_last_announce() {
     req.uploaded = 5000;
     assert_eq!(h.credit(&req, v4(1)), Transfer::default());
 }
+
+/// Two trackers sharing one [`Occupancy`], as the shards of a server do.
+fn shards(config: TrackerConfig) -> (Harness, Harness, Arc<Occupancy>) {
+    let occupancy = Arc::new(Occupancy::default());
+    let shard = |seed| Harness {
+        tracker: Tracker::sharing(config.clone(), occupancy.clone()),
+        rng: SmallRng::seed_from_u64(seed),
+        now: Instant::now(),
+    };
+    (shard(1), shard(2), occupancy)
+}
+
+fn in_torrent(hash: u8, id: u8, event: Event) -> AnnounceRequest {
+    let mut req = request(id, 1000 + u16::from(id), 5, event);
+    req.info_hash = InfoHash([hash; 20]);
+    req
+}
+
+#[test]
+fn shared_swarm_limit_holds_across_trackers_and_frees_slots() {
+    let (mut a, mut b, occupancy) = shards(TrackerConfig {
+        max_swarms: 2,
+        ..TrackerConfig::default()
+    });
+    // Both slots taken in one tracker: the other may add none.
+    a.announce(&in_torrent(1, 1, Event::Started), v4(1))
+        .unwrap();
+    a.announce(&in_torrent(2, 1, Event::Started), v4(1))
+        .unwrap();
+    let error = b
+        .announce(&in_torrent(3, 1, Event::Started), v4(1))
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "tracker is full: it tracks at most 2 torrents"
+    );
+    assert_eq!((occupancy.swarms(), occupancy.peers()), (2, 2));
+    // `stopped` empties a torrent and frees its slot for the other tracker.
+    a.announce(&in_torrent(1, 1, Event::Stopped), v4(1))
+        .unwrap();
+    assert_eq!((occupancy.swarms(), occupancy.peers()), (1, 1));
+    b.announce(&in_torrent(3, 1, Event::Started), v4(1))
+        .unwrap();
+    // Expiry frees slots too.
+    a.now += a.tracker.config().peer_timeout;
+    assert_eq!(a.tracker.expire(a.now), 1);
+    assert_eq!((occupancy.swarms(), occupancy.peers()), (1, 1));
+    a.announce(&in_torrent(4, 1, Event::Started), v4(1))
+        .unwrap();
+    // A tracker that goes away gives its slots back.
+    drop(b);
+    assert_eq!((occupancy.swarms(), occupancy.peers()), (1, 1));
+}
+
+#[test]
+fn shared_peer_limit_holds_across_trackers() {
+    let (mut a, mut b, occupancy) = shards(TrackerConfig {
+        max_peers: 3,
+        ..TrackerConfig::default()
+    });
+    a.announce(&in_torrent(1, 1, Event::Started), v4(1))
+        .unwrap();
+    a.announce(&in_torrent(1, 2, Event::Started), v4(2))
+        .unwrap();
+    b.announce(&in_torrent(2, 3, Event::Started), v4(3))
+        .unwrap();
+    for (in_a, hash) in [(true, 1), (false, 2), (false, 9)] {
+        let h = if in_a { &mut a } else { &mut b };
+        let error = h
+            .announce(&in_torrent(hash, 4, Event::Started), v4(4))
+            .unwrap_err();
+        assert_eq!(error.to_string(), "tracker is full: at most 3 peers in all");
+    }
+    // The refusal in a new torrent left no empty torrent behind, nor a slot taken.
+    assert_eq!((occupancy.swarms(), occupancy.peers()), (2, 3));
+    assert_eq!(b.tracker.stats().swarms, 1);
+    // Peers already in keep announcing.
+    a.announce(&in_torrent(1, 2, Event::None), v4(2)).unwrap();
+    b.announce(&in_torrent(2, 3, Event::Stopped), v4(3))
+        .unwrap();
+    a.announce(&in_torrent(1, 4, Event::Started), v4(4))
+        .unwrap();
+    assert_eq!((occupancy.swarms(), occupancy.peers()), (1, 3));
+}

@@ -3,8 +3,8 @@
 mod support;
 
 use shoal_metainfo::bencode::decode;
-use shoal_tracker::{MAX_QUERY_LEN, ServerConfig, TrackerConfig};
-use support::{Running, announce_query, escape, failure_reason, raw};
+use shoal_tracker::{DEFAULT_SHARDS, MAX_QUERY_LEN, ServerConfig, TrackerConfig};
+use support::{Running, announce_left, announce_query, escape, failure_reason, raw};
 
 const HASH: [u8; 20] = [0xab; 20];
 
@@ -129,11 +129,25 @@ async fn hostile_requests_get_failure_reasons_and_the_tracker_keeps_serving() {
         Some("method POST is not supported; use GET")
     );
 
-    // A head past hyper's buffer is refused by hyper itself (no failure reason possible).
-    let (status, _) = tracker
+    // Heads the HTTP framing refuses get a failure reason too, then the connection closes.
+    let (status, body) = tracker
         .get(&format!("/announce?{}", "a".repeat(20_000)))
         .await;
-    assert_eq!(status, 431);
+    assert_eq!(status, 200);
+    assert_eq!(
+        failure_reason(&body).as_deref(),
+        Some("request is too large: its head is over the 16384-byte limit")
+    );
+    let (status, body) = raw(
+        tracker.addr,
+        b"GET /announce HTTP/1.1\r\nBad Header\r\n\r\n",
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        failure_reason(&body).as_deref(),
+        Some("malformed HTTP request: invalid header name")
+    );
 
     // A normal announce still works, and the next peer is told about the first.
     let (_, body) = tracker
@@ -182,7 +196,7 @@ async fn hostile_requests_get_failure_reasons_and_the_tracker_keeps_serving() {
     assert_eq!(stats["leechers"], 2);
     assert_eq!(stats["seeders"], 0);
     assert_eq!(stats["announces"], 2);
-    assert_eq!(stats["failures"], cases.len() as u64 + 1);
+    assert_eq!(stats["failures"], cases.len() as u64 + 3);
     assert!(stats["announces_per_second"].is_number());
     let (_, body) = tracker.get("/metrics").await;
     let text = String::from_utf8(body).unwrap();
@@ -201,7 +215,6 @@ async fn keep_alive_dictionary_replies_and_limits() {
             full_scrape: true,
             ..TrackerConfig::default()
         },
-        shards: 1,
         ..ServerConfig::default()
     };
     let tracker = Running::start(config).await;
@@ -261,4 +274,200 @@ async fn stopping_closes_open_connections() {
         }
     });
     closed.await.unwrap();
+}
+
+/// The failure reason of an announce, `None` if it was accepted.
+async fn refusal(tracker: &Running, hash: u8, peer: u8, extra: &str) -> Option<String> {
+    let query = announce_query([hash; 20], [peer; 20], 6000 + u16::from(peer), extra);
+    let (status, body) = tracker.get(&format!("/announce?{query}")).await;
+    assert_eq!(status, 200);
+    failure_reason(&body)
+}
+
+#[tokio::test]
+async fn limits_hold_for_the_whole_server_across_shards() {
+    let config = ServerConfig {
+        tracker: TrackerConfig {
+            max_swarms: 3,
+            max_peers: 5,
+            ..TrackerConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    assert!(config.shards > 1, "{}", config.shards);
+    let tracker = Running::start(config).await;
+    // Three torrents in one shard (info_hash[0] % shards is 0 for each): all are accepted.
+    let shards = DEFAULT_SHARDS as u8;
+    let same_shard = [0, shards, 2 * shards];
+    for hash in same_shard {
+        assert_eq!(refusal(&tracker, hash, 1, "").await, None, "torrent {hash}");
+    }
+    // A fourth is refused whatever shard it falls in, naming the configured limit.
+    for hash in [1, 3 * shards] {
+        assert_eq!(
+            refusal(&tracker, hash, 1, "").await.as_deref(),
+            Some("tracker is full: it tracks at most 3 torrents")
+        );
+    }
+    // Peers: three so far, two more fit, the sixth is refused in any torrent.
+    assert_eq!(refusal(&tracker, 0, 2, "").await, None);
+    assert_eq!(refusal(&tracker, shards, 2, "").await, None);
+    for hash in same_shard {
+        assert_eq!(
+            refusal(&tracker, hash, 3, "").await.as_deref(),
+            Some("tracker is full: at most 5 peers in all")
+        );
+    }
+    // A torrent emptied by `stopped` frees its slots for a torrent in another shard.
+    assert_eq!(
+        refusal(&tracker, 2 * shards, 1, "&event=stopped").await,
+        None
+    );
+    assert_eq!(refusal(&tracker, 1, 1, "").await, None);
+    let (_, body) = tracker.get("/stats").await;
+    let stats: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (stats["swarms"].as_u64(), stats["peers"].as_u64()),
+        (Some(3), Some(5))
+    );
+    tracker.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_new_torrents_never_pass_the_limit() {
+    let config = ServerConfig {
+        tracker: TrackerConfig {
+            max_swarms: 8,
+            ..TrackerConfig::default()
+        },
+        ..ServerConfig::default()
+    };
+    let tracker = std::sync::Arc::new(Running::start(config).await);
+    let mut tasks = tokio::task::JoinSet::new();
+    for hash in 0..48u8 {
+        let tracker = tracker.clone();
+        tasks.spawn(async move { refusal(&tracker, hash, 1, "").await });
+    }
+    let mut accepted = 0;
+    while let Some(result) = tasks.join_next().await {
+        match result.unwrap() {
+            None => accepted += 1,
+            Some(reason) => assert_eq!(reason, "tracker is full: it tracks at most 8 torrents"),
+        }
+    }
+    assert_eq!(accepted, 8);
+    let (_, body) = tracker.get("/stats").await;
+    let stats: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(stats["swarms"], 8);
+    let Ok(tracker) = std::sync::Arc::try_unwrap(tracker) else {
+        panic!("a task still holds the tracker");
+    };
+    tracker.stop().await;
+}
+
+/// BEP 48: one scrape with several `info_hash` parameters reports each torrent.
+#[tokio::test]
+async fn one_scrape_reports_several_torrents() {
+    let tracker = Running::start(ServerConfig::default()).await;
+    let (one, two, unknown) = ([0x11; 20], [0x22; 20], [0x33; 20]);
+    let announces = [
+        // `one`: a seeder and two leechers.
+        announce_left(one, [1; 20], 6001, 0, "&event=started"),
+        announce_left(one, [2; 20], 6002, 100, "&event=started"),
+        announce_left(one, [3; 20], 6003, 100, "&event=started"),
+        // `two`: a leecher that completes, and one that does not.
+        announce_left(two, [4; 20], 6004, 100, "&event=started"),
+        announce_left(two, [4; 20], 6004, 0, "&event=completed"),
+        announce_left(two, [5; 20], 6005, 100, "&event=started"),
+    ];
+    for query in &announces {
+        let (_, body) = tracker.get(&format!("/announce?{query}")).await;
+        assert_eq!(failure_reason(&body), None, "{query}");
+    }
+    let target = format!(
+        "/scrape?info_hash={}&info_hash={}&info_hash={}",
+        escape(&one),
+        escape(&two),
+        escape(&unknown)
+    );
+    let (status, body) = tracker.get(&target).await;
+    assert_eq!(status, 200);
+    let doc = decode(&body).unwrap();
+    let files = doc.root().get(b"files").unwrap();
+    assert_eq!(files.as_dict().unwrap().count(), 3);
+    let counts = |hash: &[u8; 20]| {
+        let entry = files.get(hash).unwrap();
+        let field = |key: &[u8]| entry.get(key).unwrap().as_int().unwrap();
+        (
+            field(b"complete"),
+            field(b"downloaded"),
+            field(b"incomplete"),
+        )
+    };
+    assert_eq!(counts(&one), (1, 0, 2));
+    assert_eq!(counts(&two), (1, 1, 1));
+    assert_eq!(
+        counts(&unknown),
+        (0, 0, 0),
+        "an unknown torrent is reported empty"
+    );
+    tracker.stop().await;
+}
+
+#[tokio::test]
+async fn a_connection_past_the_limit_is_told_the_tracker_is_busy() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let config = ServerConfig {
+        max_connections: 1,
+        ..ServerConfig::default()
+    };
+    let tracker = Running::start(config).await;
+    // The one connection allowed, kept open after its first answer.
+    let mut held = tokio::net::TcpStream::connect(tracker.addr).await.unwrap();
+    held.write_all(b"GET /stats HTTP/1.1\r\nHost: t\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let n = held.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200 OK"));
+    let query = announce_query([7; 20], [1; 20], 6881, "");
+    let (status, body) = tracker.get(&format!("/announce?{query}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        failure_reason(&body).as_deref(),
+        Some("tracker busy: it serves at most 1 connections at once; announce again later")
+    );
+    // Once the connection closes, the next client is served (its slot is given back just
+    // after the close, hence the retries).
+    drop(held);
+    let body = get_past_busy(&tracker, &format!("/announce?{query}")).await;
+    assert_eq!(failure_reason(&body), None);
+    let body = get_past_busy(&tracker, "/stats").await;
+    let stats: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        stats["announces"], 1,
+        "the refused connection never reached the tracker"
+    );
+    assert!(stats["failures"].as_u64() >= Some(1), "{stats}");
+    tracker.stop().await;
+}
+
+/// `GET target`, again while the tracker answers that it is busy (for at most
+/// [`support::TIMEOUT`]); the body of the first other answer.
+async fn get_past_busy(tracker: &Running, target: &str) -> Vec<u8> {
+    let attempts = async {
+        loop {
+            let (status, body) = tracker.get(target).await;
+            assert_eq!(status, 200);
+            match failure_reason(&body) {
+                Some(reason) if reason.starts_with("tracker busy") => {}
+                _ => return body,
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(support::TIMEOUT, attempts)
+        .await
+        .unwrap()
 }

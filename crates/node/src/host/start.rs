@@ -127,6 +127,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         pex: config.pex,
         pex_timing: config.pex_timing.clone(),
         corrupt_uploads: config.corrupt_uploads,
+        tracker_backoff: config.tracker_backoff,
         torrents: Arc::new(RwLock::new(Vec::new())),
         tasks: Arc::new(tokio::sync::Mutex::new(vec![
             host_task,

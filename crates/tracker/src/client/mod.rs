@@ -51,7 +51,9 @@ use shoal_metainfo::InfoHash;
 
 pub use http::{announce, announce_query, redact, scrape, scrape_url};
 pub use response::{parse_announce_reply, parse_scrape_reply};
-pub use schedule::{AnnounceSchedule, AnnounceStats};
+pub use schedule::{
+    AnnounceBackoff, AnnounceSchedule, AnnounceStats, FIRST_BACKOFF, MAX_BACKOFF, MIN_BACKOFF,
+};
 
 /// Largest reply body read from a tracker, in bytes. A compact reply with 200 peers is about
 /// 1.2 KiB; anything near this limit is not a tracker.

@@ -14,6 +14,37 @@ pub const FIRST_BACKOFF: Duration = Duration::from_secs(15);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30 * 60);
 /// Most trackers kept from a torrent's announce list; the rest are ignored.
 pub const MAX_TRACKERS: usize = 64;
+/// Shortest back-off honoured, so that a misconfigured one cannot make a busy loop.
+pub const MIN_BACKOFF: Duration = Duration::from_millis(10);
+
+/// How long a torrent waits after a round in which every tracker failed: `first` after the
+/// first such round, doubling with each further one in a row, at most `max` (both at least
+/// [`MIN_BACKOFF`]). The default is [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AnnounceBackoff {
+    pub first: Duration,
+    pub max: Duration,
+}
+
+impl Default for AnnounceBackoff {
+    fn default() -> Self {
+        Self {
+            first: FIRST_BACKOFF,
+            max: MAX_BACKOFF,
+        }
+    }
+}
+
+impl AnnounceBackoff {
+    /// The wait after `failed_rounds` (at least 1) failed rounds in a row.
+    pub fn after(&self, failed_rounds: u32) -> Duration {
+        let doublings = failed_rounds.saturating_sub(1).min(16);
+        self.first
+            .max(MIN_BACKOFF)
+            .saturating_mul(1 << doublings)
+            .min(self.max.max(MIN_BACKOFF))
+    }
+}
 
 /// Figures for stats.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -25,7 +56,7 @@ pub struct AnnounceStats {
     /// The wait before the next round, while every tracker is failing.
     pub backoff: Option<Duration>,
     /// The last error given to [`AnnounceSchedule::on_error`] (or a generic text for
-    /// [`AnnounceSchedule::on_failure`]).
+    /// [`AnnounceSchedule::on_failure`]) since a tracker last answered; `None` once one does.
     pub last_error: Option<String>,
 }
 
@@ -52,6 +83,7 @@ pub struct AnnounceSchedule {
     stopped: bool,
     /// Rounds in a row in which every tracker failed.
     failed_rounds: u32,
+    backoff: AnnounceBackoff,
     last_good: Option<String>,
     stats: AnnounceStats,
 }
@@ -85,9 +117,16 @@ impl AnnounceSchedule {
             completed_called: false,
             stopped: false,
             failed_rounds: 0,
+            backoff: AnnounceBackoff::default(),
             last_good: None,
             stats: AnnounceStats::default(),
         }
+    }
+
+    /// The same schedule with another back-off after failed rounds.
+    pub fn with_backoff(mut self, backoff: AnnounceBackoff) -> Self {
+        self.backoff = backoff;
+        self
     }
 
     /// The trackers in their current order of preference.
@@ -119,8 +158,8 @@ impl AnnounceSchedule {
 
     /// The tracker answered: the next regular announce is due at
     /// `now + max(interval, min_interval)` (at once if a `Completed` is still to be sent),
-    /// the back-off is reset and the tracker moves to the front of its tier. A report for an
-    /// announce that is not in flight is ignored.
+    /// the back-off and the last error are cleared and the tracker moves to the front of its
+    /// tier. A report for an announce that is not in flight is ignored.
     pub fn on_success(&mut self, url: &str, reply: &AnnounceReply, now: Instant) {
         let Some(event) = self.take_in_flight(url) else {
             return;
@@ -139,6 +178,7 @@ impl AnnounceSchedule {
         self.failed_rounds = 0;
         self.stats.ok += 1;
         self.stats.backoff = None;
+        self.stats.last_error = None;
         self.last_good = Some(url.to_owned());
         let wait = reply
             .interval
@@ -153,8 +193,8 @@ impl AnnounceSchedule {
 
     /// The announce failed: the next tracker in tier order is due at once with the same
     /// event; once every tracker failed in this round, the next round starts from the first
-    /// tier after a back-off of 15 s, doubling each failed round up to 30 min. A report for
-    /// an announce that is not in flight is ignored.
+    /// tier after the back-off (by default 15 s, doubling each failed round up to 30 min;
+    /// see [`AnnounceBackoff`]). A report for an announce that is not in flight is ignored.
     pub fn on_failure(&mut self, url: &str, now: Instant) {
         if self.take_in_flight(url).is_none() {
             return;
@@ -174,10 +214,7 @@ impl AnnounceSchedule {
         }
         self.cursor = (0, 0);
         self.failed_rounds = self.failed_rounds.saturating_add(1);
-        let doublings = (self.failed_rounds - 1).min(16);
-        let backoff = FIRST_BACKOFF
-            .saturating_mul(1 << doublings)
-            .min(MAX_BACKOFF);
+        let backoff = self.backoff.after(self.failed_rounds);
         tracing::debug!(
             ?backoff,
             rounds = self.failed_rounds,

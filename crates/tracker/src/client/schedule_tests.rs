@@ -261,3 +261,55 @@ fn reports_for_announces_not_in_flight_are_ignored() {
         Some("tracker http://a/announce answered HTTP status 500")
     );
 }
+
+#[test]
+fn a_configured_backoff_doubles_up_to_its_cap() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let backoff = AnnounceBackoff {
+        first: ms(100),
+        max: ms(350),
+    };
+    let mut s =
+        AnnounceSchedule::new(tiers(&[&["http://a/announce"]]), 1, t0).with_backoff(backoff);
+    let mut now = t0;
+    for expected in [ms(100), ms(200), ms(350), ms(350)] {
+        let (url, _) = s.poll(now).unwrap();
+        s.on_failure(&url, now);
+        assert_eq!(s.stats().backoff, Some(expected));
+        assert_eq!(s.next_due(), Some(now + expected));
+        now += expected;
+    }
+    // A zero back-off would be a busy loop: it is raised to the floor.
+    let zero = AnnounceBackoff {
+        first: Duration::ZERO,
+        max: Duration::ZERO,
+    };
+    assert_eq!(zero.after(1), MIN_BACKOFF);
+    assert_eq!(zero.after(40), MIN_BACKOFF);
+    assert_eq!(AnnounceBackoff::default().after(1), FIRST_BACKOFF);
+    assert_eq!(AnnounceBackoff::default().after(40), MAX_BACKOFF);
+}
+
+#[test]
+fn an_answer_clears_the_last_error() {
+    let t0 = Instant::now();
+    let mut s = one_per_tier(t0);
+    let (a, _) = s.poll(t0).unwrap();
+    let refused = ClientError::Connect {
+        url: a.clone(),
+        reason: "connection refused".into(),
+    };
+    s.on_error(&a, &refused, t0);
+    let (b, _) = s.poll(t0).unwrap();
+    s.on_error(&b, &refused, t0);
+    let stats = s.stats();
+    assert_eq!((stats.ok, stats.failed), (0, 2));
+    assert!(stats.last_error.unwrap().contains("connection refused"));
+    let t1 = s.next_due().unwrap();
+    let (a, _) = s.poll(t1).unwrap();
+    s.on_success(&a, &reply(60, None), t1);
+    let stats = s.stats();
+    assert_eq!((stats.ok, stats.failed), (1, 2));
+    assert_eq!((stats.backoff, stats.last_error), (None, None));
+}

@@ -74,10 +74,15 @@ pub fn escape(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("%{b:02x}")).collect()
 }
 
-/// An announce query for torrent `hash` from peer `id` on `port`.
+/// An announce query for torrent `hash` from peer `id` on `port`, with 100 bytes left.
 pub fn announce_query(hash: [u8; 20], id: [u8; 20], port: u16, extra: &str) -> String {
+    announce_left(hash, id, port, 100, extra)
+}
+
+/// An announce query with `left` bytes left (0: a seeder).
+pub fn announce_left(hash: [u8; 20], id: [u8; 20], port: u16, left: u64, extra: &str) -> String {
     format!(
-        "info_hash={}&peer_id={}&port={port}&uploaded=0&downloaded=0&left=100{extra}",
+        "info_hash={}&peer_id={}&port={port}&uploaded=0&downloaded=0&left={left}{extra}",
         escape(&hash),
         escape(&id)
     )
