@@ -84,7 +84,8 @@ impl Announcer {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        if tokio::time::timeout(STOPPED_TIMEOUT * 2, &mut self.task)
+        // At most two final announces (completed, stopped), then a margin.
+        if tokio::time::timeout(STOPPED_TIMEOUT * 3, &mut self.task)
             .await
             .is_err()
         {
@@ -152,12 +153,27 @@ impl Context {
                 }
             }
         }
+        // A download that finished just before the stop may not have been announced yet.
+        if !was_complete && progress.borrow().complete {
+            schedule.completed(Instant::now());
+        }
+        let completed_pending = schedule.pending_event() == Some(AnnounceEvent::Completed);
         if let Some(url) = schedule.stopped() {
-            let request = self.request(&setup, Some(AnnounceEvent::Stopped));
-            match client::announce(&url, &request, STOPPED_TIMEOUT).await {
-                Ok(_) => debug!(tracker = %redact(&url), "announced stopped"),
-                Err(e) => debug!(error = %e, "the stopped announce failed"),
+            if completed_pending {
+                self.final_announce(&setup, &url, AnnounceEvent::Completed)
+                    .await;
             }
+            self.final_announce(&setup, &url, AnnounceEvent::Stopped)
+                .await;
+        }
+    }
+
+    /// One of the announces sent as the torrent stops, with a short timeout.
+    async fn final_announce(&self, setup: &AnnounceSetup, url: &str, event: AnnounceEvent) {
+        let request = self.request(setup, Some(event));
+        match client::announce(url, &request, STOPPED_TIMEOUT).await {
+            Ok(_) => debug!(tracker = %redact(url), ?event, "announced"),
+            Err(e) => debug!(error = %e, ?event, "the final announce failed"),
         }
     }
 

@@ -6,8 +6,10 @@ use crate::bencode::Node;
 use crate::error::MetainfoError;
 use crate::path::{UniquePaths, sanitize_component, sanitize_components};
 
-/// Most entries accepted in `info.files`.
-pub const MAX_FILES: usize = 1_000_000;
+/// Most entries accepted in `info.files`. A real entry costs about six bencode values, so this
+/// stays within the decoder's value limit (`DecodeLimits::max_values`, 4 million by default): a torrent of this many files
+/// is accepted, and one with more is refused by this limit, with its own error.
+pub const MAX_FILES: usize = 500_000;
 
 /// BEP 47 file attributes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

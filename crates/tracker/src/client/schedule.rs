@@ -247,6 +247,13 @@ impl AnnounceSchedule {
         }
     }
 
+    /// The event still to be accepted by a tracker (`Started` or `Completed`), if any. A
+    /// torrent that stops with `Completed` pending should send it before `Stopped`, so that
+    /// the tracker counts the download.
+    pub fn pending_event(&self) -> Option<AnnounceEvent> {
+        self.pending_event
+    }
+
     /// The torrent stops: the URL to send a final `Stopped` to (the last tracker that
     /// answered), if any. The schedule hands out nothing more after this.
     pub fn stopped(&mut self) -> Option<String> {

@@ -226,6 +226,20 @@ fn completed_while_started_is_in_flight_follows_it() {
 }
 
 #[test]
+fn a_completed_not_yet_accepted_is_pending_at_the_stop() {
+    let t0 = Instant::now();
+    let mut s = one_per_tier(t0);
+    assert_eq!(s.pending_event(), Some(AnnounceEvent::Started));
+    let (url, _) = s.poll(t0).unwrap();
+    s.on_success(&url, &reply(1800, None), t0);
+    assert_eq!(s.pending_event(), None);
+    s.completed(t0 + SEC);
+    // Stopping before the Completed announce went out: the node sends it first.
+    assert_eq!(s.pending_event(), Some(AnnounceEvent::Completed));
+    assert_eq!(s.stopped(), Some(url));
+}
+
+#[test]
 fn stopped_returns_the_last_tracker_that_answered() {
     let t0 = Instant::now();
     let mut s = one_per_tier(t0);
