@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# 1 seeder -> 1 leecher over loopback: two `shoal` processes, SIZE_MIB of random data in the
+# page cache, 1 MiB pieces. Runs RUNS transfers against one seeder (each into an empty
+# directory) and prints, per run and as the median: MB/s (complete = every piece verified and
+# written), CPU seconds per GB on each side, and the seeder's RSS.
+#
+#   scripts/bench-transfer.sh [SIZE_MIB] [RUNS]        (default 1024 and 3)
+#
+# Run it on an otherwise idle machine; it builds shoal in release mode first. The last line is
+# `shoal-transfer key=value ... status=OK|FAIL`, like ../shared/bench/lt_pair.py's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+size_mib=${1:-1024}
+runs=${2:-3}
+cargo build --release --quiet --bin shoal
+shoal=$PWD/target/release/shoal
+work=$(mktemp -d /tmp/shoal-bench-transfer.XXXXXX)
+seeder_pid=""
+cleanup() {
+  if [ -n "$seeder_pid" ]; then kill "$seeder_pid" 2>/dev/null || true; wait "$seeder_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+ticks=$(getconf CLK_TCK)
+# utime + stime of a process, in seconds.
+cpu_of() { awk -v t="$ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
+rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+
+head -c $((size_mib << 20)) /dev/urandom > "$work/big.bin"
+"$shoal" create "$work/big.bin" -o "$work/big.torrent" --piece-length 1048576 > /dev/null
+cat "$work/big.bin" > /dev/null # into the page cache
+
+"$shoal" seed "$work/big.bin" --torrent "$work/big.torrent" --listen /ip4/127.0.0.1/tcp/0 \
+  --no-dht > "$work/seed.out" 2> "$work/seed.err" &
+seeder_pid=$!
+for _ in $(seq 1 100); do
+  grep -q '^listen ' "$work/seed.out" 2>/dev/null && break
+  sleep 0.1
+done
+addr=$(awk '/^listen /{ print $2; exit }' "$work/seed.out")
+[ -n "$addr" ] || { echo "the seeder did not start"; cat "$work/seed.err"; exit 1; }
+echo "seeder $addr, idle RSS $(rss_kib "$seeder_pid") KiB"
+
+bytes=$((size_mib << 20))
+results=()
+for run in $(seq 1 "$runs"); do
+  rm -rf "$work/dl"
+  seed_cpu_before=$(cpu_of "$seeder_pid")
+  start=$(date +%s.%N)
+  /usr/bin/time -f "%U %S" -o "$work/leech.time" \
+    "$shoal" get "$work/big.torrent" -o "$work/dl" --peer "$addr" \
+      --listen /ip4/127.0.0.1/tcp/0 --no-dht --exit-when-done > "$work/leech.out" 2> "$work/leech.err"
+  end=$(date +%s.%N)
+  seed_cpu_after=$(cpu_of "$seeder_pid")
+  cmp -s "$work/big.bin" "$work/dl/big.bin" || { echo "run $run: content differs"; exit 1; }
+  line=$(awk -v b="$bytes" -v s="$start" -v e="$end" -v s0="$seed_cpu_before" -v s1="$seed_cpu_after" \
+    -v rss="$(rss_kib "$seeder_pid")" '
+    { leech = $1 + $2 }
+    END {
+      secs = e - s; gb = b / 1e9
+      printf "%.3f %.1f %.2f %.2f %d", secs, b / secs / 1e6, leech / gb, (s1 - s0) / gb, rss
+    }' "$work/leech.time")
+  echo "run $run: $line" | awk '{ printf "run %s %s s  %s MB/s  leecher %s CPU-s/GB  seeder %s CPU-s/GB  seeder RSS %s KiB\n", $2, $3, $4, $5, $6, $7 }'
+  results+=("$line")
+done
+
+median=$(printf '%s\n' "${results[@]}" | sort -n -k1 | awk -v n="$runs" 'NR == int((n + 1) / 2)')
+read -r secs mbps leech_cpu seed_cpu rss <<< "$median"
+echo "shoal-transfer size_mib=$size_mib runs=$runs median_s=$secs median_MBps=$mbps leecher_cpu_s_per_GB=$leech_cpu seeder_cpu_s_per_GB=$seed_cpu seeder_rss_kib=$rss status=OK"
