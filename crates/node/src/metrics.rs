@@ -159,6 +159,7 @@ pub fn stats_json(
                     "dropped_sent": status.pex.dropped_sent,
                     "received": status.pex.received,
                     "accepted": status.pex.accepted,
+                    "oversized": status.pex.oversized,
                     "throttled": status.pex.throttled,
                     "dropped_peers": status.pex.dropped_peers,
                 },
