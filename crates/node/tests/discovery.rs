@@ -3,12 +3,17 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use libp2p::PeerId;
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{PeerId, StreamProtocol};
 use shoal_metainfo::{Magnet, Torrent};
 use shoal_node::{AddMagnet, AddTorrent, NodeEvent, NodeHandle, PeerSource};
-use support::{TRANSFER_TIMEOUT, make_torrent, node_with, pseudo_random, seed, wait_complete};
+use support::{
+    TRANSFER_TIMEOUT, make_torrent, node_with, pseudo_random, raw_peer, seed, wait_complete,
+};
 
 /// How long a lookup or a PEX round may take before the test fails.
 const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -250,6 +255,72 @@ async fn a_peer_serving_false_metadata_is_banned_and_an_honest_one_serves() {
     wait_complete(&handle).await;
     assert!(std::fs::read(dir.path().join("out/f.bin")).unwrap() == content);
     shutdown(&[boot, liar, fetcher, honest]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_breaking_the_metadata_protocol_is_asked_once_and_an_honest_one_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let (content, torrent) = content_torrent(dir.path(), 300_000, 46);
+    let boot = node_with(dir.path(), "boot", |_| {}).await;
+    let bootstrap = boot.listen_addrs()[0].clone();
+    let joined = |c: &mut shoal_node::NodeConfig| c.dht.bootstrap = vec![bootstrap.clone()];
+    // The rude peer answers every metadata request with a frame that is no metadata message.
+    let rude = raw_peer().await;
+    let asked = Arc::new(AtomicUsize::new(0));
+    let mut incoming = rude
+        .control
+        .clone()
+        .accept(StreamProtocol::new(shoal_wire::METADATA_PROTOCOL))
+        .unwrap();
+    let counter = asked.clone();
+    let _answering = tokio::spawn(async move {
+        while let Some((_, mut stream)) = incoming.next().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let mut request = [0u8; 64];
+            let _ = stream.read(&mut request).await;
+            // A 3-byte frame whose tag names no message.
+            let _ = stream.write_all(&[0, 0, 0, 3, 0x7f, 0x7f, 0x7f]).await;
+            let _ = stream.close().await;
+        }
+    });
+    let fetcher = node_with(dir.path(), "fetcher", joined).await;
+    let mut magnet = Magnet::new(torrent.info_hash);
+    magnet.peers.push(rude.address.to_string());
+    let out = dir.path().join("out");
+    let fetch = {
+        let fetcher = fetcher.clone();
+        tokio::spawn(async move { fetcher.add_magnet(AddMagnet::new(magnet, out)).await })
+    };
+    let first_ask = async {
+        while asked.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(DISCOVERY_TIMEOUT, first_ask)
+        .await
+        .expect("the rude peer was asked");
+    // Longer than the 2 s after which a peer that only failed is asked again.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let honest = node_with(dir.path(), "honest", joined).await;
+    let _seeding = seed(&honest, &torrent, &dir.path().join("seed")).await;
+    let (fetched, handle) = tokio::time::timeout(TRANSFER_TIMEOUT, fetch)
+        .await
+        .expect("metadata fetched in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(fetched.info_hash, torrent.info_hash);
+    wait_complete(&handle).await;
+    assert!(std::fs::read(dir.path().join("out/f.bin")).unwrap() == content);
+    assert_eq!(
+        asked.load(Ordering::SeqCst),
+        1,
+        "the rude peer was asked again"
+    );
+    assert!(
+        !fetcher.is_banned(&rude.peer_id),
+        "breaking the protocol is not lying"
+    );
+    shutdown(&[boot, fetcher, honest]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

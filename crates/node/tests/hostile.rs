@@ -9,10 +9,12 @@ use futures::{AsyncReadExt, AsyncWriteExt};
 use libp2p::PeerId;
 use libp2p::StreamProtocol;
 use shoal_metainfo::{BLOCK_SIZE, Torrent};
+use shoal_node::framed::{FrameReader, FrameWriter, StreamError};
 use shoal_node::streams::{self, Limits, PeerStream};
 use shoal_node::{NodeEvent, NodeHandle, PeerSource, Rate, TorrentHandle, TorrentStatus};
 use shoal_wire::{
-    Block, BlockRef, Handshake, HaveState, Message, PIECES_PROTOCOL, PROTOCOL_VERSION,
+    Block, BlockRef, Handshake, HaveState, Message, MetadataMessage, PIECES_PROTOCOL,
+    PROTOCOL_VERSION,
 };
 use support::{fetch, make_torrent, node, node_with, pseudo_random, seed, wait_complete};
 
@@ -465,6 +467,113 @@ async fn a_node_set_to_corrupt_its_uploads_is_banned_by_its_peers() {
     assert!(fetcher.is_banned(&liar.peer_id()));
     assert!(!fetcher.is_banned(&honest.peer_id()));
     for n in [liar, honest, fetcher] {
+        n.shutdown().await;
+    }
+}
+
+type MetadataReader = FrameReader<futures::io::ReadHalf<libp2p::Stream>>;
+type MetadataWriter = FrameWriter<futures::io::WriteHalf<libp2p::Stream>>;
+
+/// A metadata stream from `from` to `to`, or `None` if `to` refused it at once.
+async fn metadata_stream(
+    from: &NodeHandle,
+    to: &NodeHandle,
+) -> Option<(MetadataReader, MetadataWriter)> {
+    let protocol = StreamProtocol::new(shoal_wire::METADATA_PROTOCOL);
+    let stream = from
+        .stream_control()
+        .open_stream(to.peer_id(), protocol)
+        .await
+        .ok()?;
+    let (read, write) = stream.split();
+    Some((FrameReader::new(read, None), FrameWriter::new(write, None)))
+}
+
+/// Sends `count` requests for piece 0, then counts the Data answers until the stream ends
+/// (`Err` if it ended in an error instead of a close, or went silent).
+async fn ask_metadata(
+    stream: &mut (MetadataReader, MetadataWriter),
+    torrent: &Torrent,
+    count: usize,
+) -> Result<usize, StreamError> {
+    let (reader, writer) = stream;
+    let request = MetadataMessage::Request {
+        info_hash: torrent.info_hash,
+        piece: 0,
+    };
+    for _ in 0..count {
+        writer
+            .push_with(|buf| shoal_wire::encode_metadata(&request, buf))
+            .await?;
+    }
+    writer.flush().await?;
+    let mut answers = 0;
+    while answers < count {
+        let next = reader
+            .next_as_within(shoal_wire::decode_metadata, Duration::from_secs(20))
+            .await?;
+        match next {
+            Some(MetadataMessage::Data { .. }) => answers += 1,
+            Some(other) => panic!("unexpected answer {other:?}"),
+            None => break,
+        }
+    }
+    Ok(answers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_serving_is_bounded_per_peer_and_per_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("f"), pseudo_random(64 * 1024, 74)).unwrap();
+    let torrent = make_torrent(&seed_dir.join("f"), 16 * 1024);
+    let (a, x, y) = (
+        node(dir.path(), "a").await,
+        node(dir.path(), "x").await,
+        node(dir.path(), "y").await,
+    );
+    let _seeding = seed(&a, &torrent, &seed_dir).await;
+    for n in [&x, &y] {
+        n.dial(a.listen_addrs()[0].clone()).await.unwrap();
+    }
+    // Two streams from x at once are served ...
+    let mut first = metadata_stream(&x, &a).await.expect("first stream");
+    assert_eq!(ask_metadata(&mut first, &torrent, 1).await.unwrap(), 1);
+    let mut second = metadata_stream(&x, &a).await.expect("second stream");
+    assert_eq!(ask_metadata(&mut second, &torrent, 1).await.unwrap(), 1);
+    // ... a third is refused while they are open ...
+    if let Some(mut third) = metadata_stream(&x, &a).await {
+        let answered = ask_metadata(&mut third, &torrent, 1).await;
+        assert!(
+            matches!(answered, Ok(0)) || matches!(answered, Err(StreamError::Io(_))),
+            "a third stream from one peer was served: {answered:?}"
+        );
+    }
+    // ... while another peer is served as usual.
+    let mut other = metadata_stream(&y, &a).await.expect("y's stream");
+    assert_eq!(ask_metadata(&mut other, &torrent, 1).await.unwrap(), 1);
+    // Once x closes one, it may open another; a stream answers 1024 requests (every piece of
+    // the largest info dictionary), then closes.
+    let _ = first.1.close().await;
+    let fresh = async {
+        loop {
+            if let Some(mut stream) = metadata_stream(&x, &a).await {
+                if let Ok(answers) = ask_metadata(&mut stream, &torrent, 1025).await {
+                    if answers > 0 {
+                        return answers;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let answers = tokio::time::timeout(Duration::from_secs(30), fresh)
+        .await
+        .expect("x got a stream again");
+    assert_eq!(answers, 1024);
+    drop(second);
+    for n in [a, x, y] {
         n.shutdown().await;
     }
 }
