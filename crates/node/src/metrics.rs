@@ -174,6 +174,7 @@ pub fn stats_json(
             "routing_peers": dht.routing_peers,
             "provided_keys": dht.provided_keys,
             "announces": dht.announces,
+            "republished": dht.republished,
             "lookups": dht.lookups,
             "providers_found": dht.providers_found,
         },

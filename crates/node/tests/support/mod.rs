@@ -145,3 +145,51 @@ pub async fn raw_peer() -> RawPeer {
         task,
     }
 }
+
+/// A node on a runtime of its own, so that a test can kill it as kill -9 would: every task
+/// dropped where it stands, no torrent stopped, no goodbye; the OS closes its sockets.
+pub struct KillableNode {
+    pub node: NodeHandle,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl KillableNode {
+    pub fn kill(mut self) {
+        self.stop_runtime();
+    }
+
+    fn stop_runtime(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for KillableNode {
+    fn drop(&mut self) {
+        self.stop_runtime();
+    }
+}
+
+pub async fn killable_node(
+    dir: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut NodeConfig),
+) -> KillableNode {
+    let mut config = NodeConfig::loopback(dir.join(name).join("data"));
+    edit(&mut config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime for the node");
+    let node = runtime
+        .spawn(shoal_node::start(config))
+        .await
+        .expect("start did not panic")
+        .expect("node starts");
+    KillableNode {
+        node,
+        runtime: Some(runtime),
+    }
+}
