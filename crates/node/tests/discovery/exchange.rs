@@ -223,13 +223,8 @@ async fn a_private_torrent_makes_no_announce_and_no_pex() {
         wait_complete(handle).await;
     }
     let public_swarm = swarm(&c, &[&b, &d], &public, &seed_dir, dir.path()).await;
-    eventually("the public torrent exchanged peers", || async {
-        let at_seeder = public_swarm[0].status().await.unwrap().pex;
-        let mut received = 0;
-        for handle in &public_swarm[1..] {
-            received += handle.status().await.unwrap().pex.accepted;
-        }
-        at_seeder.sent >= 2 && received >= 2
+    eventually("the public torrent exchanged peers", || {
+        exchanged_peers(&public_swarm)
     })
     .await;
     // The public torrent is announced: nodes hold its record and a lookup finds the seeder.
@@ -264,6 +259,16 @@ async fn a_private_torrent_makes_no_announce_and_no_pex() {
         assert!(stats.lookups >= 1, "{stats:?}");
     }
     shutdown(&nodes).await;
+}
+
+/// Whether the seeder of this swarm sent each fetcher a PEX message and they accepted them.
+async fn exchanged_peers(swarm: &[shoal_node::TorrentHandle]) -> bool {
+    let sent = swarm[0].status().await.unwrap().pex.sent;
+    let mut accepted = 0;
+    for handle in &swarm[1..] {
+        accepted += handle.status().await.unwrap().pex.accepted;
+    }
+    sent >= 2 && accepted >= 2
 }
 
 /// `seeder` seeds the torrent; each fetcher adds it and is given the seeder's address only.
