@@ -134,3 +134,38 @@ fn a_magnet_link_with_a_tracker_works_with_the_dht_and_pex_off() {
     assert!(status.success(), "{status}");
     assert!(std::fs::read(dir.path().join("out/data.bin")).unwrap() == content);
 }
+
+#[test]
+fn a_magnet_link_with_a_peer_works_with_the_dht_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = pseudo_random(1_000_000, 63);
+    std::fs::create_dir_all(dir.path().join("seed")).unwrap();
+    std::fs::write(dir.path().join("seed/data.bin"), &content).unwrap();
+    let no_dht = ["--no-dht", "--listen", LOOPBACK];
+    let mut seeder = spawn(
+        dir.path(),
+        &[&["seed", "seed/data.bin"][..], &no_dht].concat(),
+    );
+    let address = seeder.line_starting("listen ");
+    let magnet: Magnet = seeder.line_starting("magnet ").parse().unwrap();
+    // The info-hash and the seeder's address (x.pe): no DHT, no tracker.
+    let mut with_peer = Magnet::new(magnet.info_hash);
+    with_peer.peers = vec![address];
+    let link = with_peer.to_string();
+    let mut getter = spawn(
+        dir.path(),
+        &[
+            &["get", &link, "-o", "out", "--exit-when-done"][..],
+            &no_dht,
+        ]
+        .concat(),
+    );
+    assert_eq!(
+        getter.line_starting("metadata "),
+        "data.bin 1000000 bytes in 62 pieces"
+    );
+    getter.line_starting("complete ");
+    let status = getter.wait_within(Duration::from_secs(90));
+    assert!(status.success(), "{status}");
+    assert!(std::fs::read(dir.path().join("out/data.bin")).unwrap() == content);
+}

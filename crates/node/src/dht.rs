@@ -10,9 +10,11 @@
 //! routing table has peers), and the figures [`DhtStats`] reports.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::num::NonZeroUsize;
+use std::time::{Duration, Instant};
 
-use libp2p::kad::{self, QueryResult, RecordKey, store::MemoryStore, store::MemoryStoreConfig};
+use libp2p::kad::store::{MemoryStore, MemoryStoreConfig, RecordStore};
+use libp2p::kad::{self, QueryResult, RecordKey};
 use libp2p::multiaddr::Protocol;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm};
@@ -45,6 +47,11 @@ pub struct DhtConfig {
     pub refresh_interval: Duration,
     /// How long one lookup or announcement may take (default 30 s).
     pub query_timeout: Duration,
+    /// Kademlia's k (default 20): an announcement stores the provider record on the k nodes
+    /// closest to the info-hash, and a lookup ends once the k closest live nodes it found
+    /// have answered. Smaller is cheaper but leaves fewer copies of each record when nodes
+    /// die; a DHT of at most k nodes stores every record on every node.
+    pub replication_factor: NonZeroUsize,
     /// Info-hashes this node may provide at once (default 65 536).
     pub max_provided_keys: usize,
     /// Providers remembered per info-hash (default 1 024: a swarm, not a handful).
@@ -62,6 +69,7 @@ impl Default for DhtConfig {
             provider_record_ttl: Duration::from_secs(15 * 60),
             refresh_interval: Duration::from_secs(5 * 60),
             query_timeout: Duration::from_secs(30),
+            replication_factor: kad::K_VALUE,
             max_provided_keys: 65_536,
             max_providers_per_key: 1024,
             max_records: 65_536,
@@ -76,8 +84,12 @@ pub struct DhtStats {
     pub routing_peers: usize,
     /// Info-hashes this node provides.
     pub provided_keys: usize,
-    /// Provider announcements started (first ones and republications).
+    /// Provider announcements started: one when a torrent is added, and again when the last
+    /// one reached no node.
     pub announces: u64,
+    /// Periodic re-publications of a provider record (every
+    /// [`DhtConfig::provider_publication_interval`]) that reached at least one node.
+    pub republished: u64,
     /// Provider lookups started.
     pub lookups: u64,
     /// Providers those lookups returned (each peer counted once per lookup).
@@ -90,7 +102,8 @@ pub(crate) fn behaviour(peer: PeerId, config: &DhtConfig) -> kad::Behaviour<Memo
         .set_provider_publication_interval(Some(config.provider_publication_interval))
         .set_provider_record_ttl(Some(config.provider_record_ttl))
         .set_periodic_bootstrap_interval(Some(config.refresh_interval))
-        .set_query_timeout(config.query_timeout);
+        .set_query_timeout(config.query_timeout)
+        .set_replication_factor(config.replication_factor);
     let store = MemoryStore::with_config(
         peer,
         MemoryStoreConfig {
@@ -232,6 +245,25 @@ impl Dht {
         }
     }
 
+    /// The providers of `info_hash` in this node's own store (records it keeps for others, and
+    /// its own), without asking the network; expired records are left out.
+    pub(crate) fn stored_providers(
+        &self,
+        swarm: &mut Swarm<Behaviour>,
+        info_hash: InfoHash,
+    ) -> Vec<PeerId> {
+        let Some(kad) = swarm.behaviour_mut().kad.as_mut() else {
+            return Vec::new();
+        };
+        let now = Instant::now();
+        kad.store_mut()
+            .providers(&key(&info_hash))
+            .into_iter()
+            .filter(|record| !record.is_expired(now))
+            .map(|record| record.provider)
+            .collect()
+    }
+
     pub(crate) fn stats(&self, swarm: &mut Swarm<Behaviour>) -> DhtStats {
         DhtStats {
             routing_peers: routing_peers(swarm),
@@ -285,6 +317,9 @@ impl Dht {
                 providers,
                 ..
             })) => self.on_providers(swarm, id, providers),
+            QueryResult::RepublishProvider(_) if stats.num_successes() > 0 => {
+                self.stats.republished += 1;
+            }
             QueryResult::StartProviding(result) | QueryResult::RepublishProvider(result) => {
                 let announced = match &result {
                     Ok(ok) => info_hash_of(&ok.key),

@@ -131,6 +131,7 @@ enum Command {
     Provide(InfoHash),
     StopProviding(InfoHash),
     FindProviders(InfoHash, mpsc::UnboundedSender<PeerId>),
+    StoredProviders(InfoHash, oneshot::Sender<Vec<PeerId>>),
     DhtStats(oneshot::Sender<DhtStats>),
     Shutdown,
 }
@@ -247,6 +248,16 @@ impl NodeHandle {
         let (found, providers) = mpsc::unbounded_channel();
         self.send(Command::FindProviders(info_hash, found)).await?;
         Ok(providers)
+    }
+
+    /// The providers of `info_hash` that this node's own DHT store holds (records it keeps for
+    /// other nodes, and its own if it provides the torrent), without asking the network. For
+    /// tests and testnets: which nodes hold a record, and whether it is still there.
+    pub async fn stored_providers(&self, info_hash: InfoHash) -> Result<Vec<PeerId>, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Command::StoredProviders(info_hash, reply))
+            .await?;
+        answer.await.map_err(|_| NodeError::Stopped)
     }
 
     /// The DHT's figures: routing table size, provided keys, announcements, lookups.

@@ -16,6 +16,7 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod accept;
 mod announce;
 mod dht;
 mod disk;

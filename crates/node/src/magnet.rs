@@ -1,17 +1,20 @@
 //! Adding a torrent by magnet link: find peers (the link's `x.pe` peers and `tr` trackers,
-//! and the DHT), fetch the info dictionary from them, check it against the info-hash, then download as usual.
+//! and the DHT), fetch the info dictionary from them, check it against the info-hash, then
+//! download as usual.
 //!
 //! Up to [`PARALLEL_FETCHES`] peers are asked at once, each for the whole dictionary, so one
 //! slow or lying peer neither stalls the fetch nor poisons it: a peer whose bytes do not hash
-//! to the info-hash is banned, the others carry on. Every peer found on the way is handed to
-//! the torrent afterwards, with the source that found it.
+//! to the info-hash is banned, one that breaks the protocol is not asked again, one that does
+//! not have the metadata or fails is asked again a little later; the others carry on. Every
+//! peer found on the way (but those that broke the protocol) is handed to the torrent
+//! afterwards, with the source that found it.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use libp2p::PeerId;
-use shoal_metainfo::{Magnet, Torrent};
+use shoal_metainfo::{InfoHash, Magnet, Torrent};
 use shoal_storage::StorageConfig;
 use shoal_swarm::SwarmConfig;
 use tokio::sync::mpsc;
@@ -21,13 +24,14 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::error::NodeError;
 use crate::host::{NodeEvent, NodeHandle};
-use crate::metadata::{self, FetchError};
+use crate::metadata::{self, Blame, FetchError};
 use crate::peers::{PeerSource, parse_peer_address};
 use crate::torrent::{AddTorrent, TorrentHandle};
 
 /// Peers asked for the metadata at once.
 const PARALLEL_FETCHES: usize = 3;
-/// Times one peer is asked before it is given up on (a liar is asked once).
+/// Times one peer is asked before it is given up on (a liar, or a peer that breaks the
+/// protocol, is asked once).
 const MAX_TRIES_PER_PEER: u32 = 3;
 /// Pause before asking a peer again after a failure.
 const RETRY_DELAY: Duration = Duration::from_secs(2);
@@ -93,19 +97,53 @@ pub(crate) async fn add(
     .await
 }
 
-/// The verified info bytes, and every peer found on the way with its source.
+/// The verified info bytes, and every peer found on the way with its source (but those that
+/// broke the protocol).
 async fn fetch_metadata(
     node: &NodeHandle,
     add: &AddMagnet,
 ) -> Result<(Vec<u8>, HashMap<PeerId, PeerSource>), NodeError> {
-    let info_hash = add.magnet.info_hash;
     let deadline = Instant::now() + add.metadata_timeout;
     let (found_tx, mut found_rx) = mpsc::unbounded_channel();
+    let mut sources = find_peers(node, add, found_tx);
+    let mut fetch = Fetch::new(node, add.magnet.info_hash);
+    let bytes = loop {
+        fetch.start_attempts();
+        let wake = fetch.next_retry().unwrap_or(deadline).min(deadline);
+        tokio::select! {
+            Some((peer, source)) = found_rx.recv() => fetch.on_found(peer, source),
+            Some(done) = fetch.attempts.join_next() => {
+                let Ok((peer, result)) = done else { continue };
+                match result {
+                    Ok(bytes) => break bytes,
+                    Err(e) => fetch.on_failure(peer, e),
+                }
+            }
+            () = tokio::time::sleep_until(wake) => {
+                if Instant::now() >= deadline {
+                    return Err(no_metadata(add, fetch.found.len(), fetch.last_failure.as_deref()));
+                }
+            }
+        }
+    };
+    fetch.attempts.abort_all();
+    sources.abort_all();
+    Ok((bytes, fetch.found))
+}
+
+/// Starts every source of peers the magnet link and the node allow: the link's `x.pe` peers,
+/// DHT lookups and the link's trackers. Each peer found arrives on `found` once connected.
+fn find_peers(
+    node: &NodeHandle,
+    add: &AddMagnet,
+    found: mpsc::UnboundedSender<(PeerId, PeerSource)>,
+) -> JoinSet<()> {
+    let info_hash = add.magnet.info_hash;
     let mut sources = JoinSet::new();
     for text in &add.magnet.peers {
         match parse_peer_address(text) {
             Ok(address) => {
-                let (node, found) = (node.clone(), found_tx.clone());
+                let (node, found) = (node.clone(), found.clone());
                 sources.spawn(async move {
                     match node.dial(address.clone()).await {
                         Ok(peer) => {
@@ -119,11 +157,7 @@ async fn fetch_metadata(
         }
     }
     if node.dht_enabled() {
-        sources.spawn(look_up_while_needed(
-            node.clone(),
-            info_hash,
-            found_tx.clone(),
-        ));
+        sources.spawn(look_up_while_needed(node.clone(), info_hash, found.clone()));
     }
     if !add.magnet.trackers.is_empty() {
         let tiers = add
@@ -133,98 +167,113 @@ async fn fetch_metadata(
             .map(|t| vec![t.clone()])
             .collect();
         let size = add.magnet.exact_length.unwrap_or(1);
-        sources.spawn(ask_trackers(
-            node.clone(),
-            info_hash,
-            tiers,
-            size,
-            found_tx.clone(),
-        ));
+        sources.spawn(ask_trackers(node.clone(), info_hash, tiers, size, found));
     }
-    drop(found_tx);
+    sources
+}
 
-    let mut found: HashMap<PeerId, PeerSource> = HashMap::new();
-    let mut tries: HashMap<PeerId, u32> = HashMap::new();
-    let mut queue: VecDeque<PeerId> = VecDeque::new();
-    let mut retries: Vec<(Instant, PeerId)> = Vec::new();
-    let mut attempts = JoinSet::new();
-    let mut failures = Vec::new();
-    let bytes = loop {
+/// The attempts of one metadata fetch: which peers were found and how, which wait to be
+/// asked (again), which are being asked, and which are out for breaking the protocol.
+struct Fetch<'a> {
+    node: &'a NodeHandle,
+    info_hash: InfoHash,
+    found: HashMap<PeerId, PeerSource>,
+    tries: HashMap<PeerId, u32>,
+    queue: VecDeque<PeerId>,
+    retries: Vec<(Instant, PeerId)>,
+    /// Broke the protocol: never asked again, not handed to the torrent.
+    excluded: HashSet<PeerId>,
+    attempts: JoinSet<(PeerId, Result<Vec<u8>, FetchError>)>,
+    last_failure: Option<String>,
+}
+
+impl<'a> Fetch<'a> {
+    fn new(node: &'a NodeHandle, info_hash: InfoHash) -> Self {
+        Self {
+            node,
+            info_hash,
+            found: HashMap::new(),
+            tries: HashMap::new(),
+            queue: VecDeque::new(),
+            retries: Vec::new(),
+            excluded: HashSet::new(),
+            attempts: JoinSet::new(),
+            last_failure: None,
+        }
+    }
+
+    fn on_found(&mut self, peer: PeerId, source: PeerSource) {
+        let known = self.found.contains_key(&peer) || self.excluded.contains(&peer);
+        if peer != self.node.peer_id() && !known {
+            self.found.insert(peer, source);
+            self.queue.push_back(peer);
+        }
+    }
+
+    /// Queues the retries that are due and asks queued peers, up to [`PARALLEL_FETCHES`] at once.
+    fn start_attempts(&mut self) {
         let now = Instant::now();
-        retries.retain(|&(at, peer)| {
+        let queue = &mut self.queue;
+        self.retries.retain(|&(at, peer)| {
             let due = at <= now;
             if due {
                 queue.push_back(peer);
             }
             !due
         });
-        while attempts.len() < PARALLEL_FETCHES {
-            let Some(peer) = queue.pop_front() else { break };
-            if node.is_banned(&peer) {
+        while self.attempts.len() < PARALLEL_FETCHES {
+            let Some(peer) = self.queue.pop_front() else {
+                break;
+            };
+            if self.node.is_banned(&peer) || self.excluded.contains(&peer) {
                 continue;
             }
-            *tries.entry(peer).or_default() += 1;
-            let mut control = node.stream_control();
-            attempts
+            *self.tries.entry(peer).or_default() += 1;
+            let mut control = self.node.stream_control();
+            let info_hash = self.info_hash;
+            self.attempts
                 .spawn(async move { (peer, metadata::fetch(&mut control, peer, info_hash).await) });
         }
-        let next_retry = retries.iter().map(|(at, _)| *at).min().unwrap_or(deadline);
-        tokio::select! {
-            Some((peer, source)) = found_rx.recv() => {
-                if peer != node.peer_id() && !found.contains_key(&peer) {
-                    found.insert(peer, source);
-                    queue.push_back(peer);
-                }
-            }
-            Some(done) = attempts.join_next() => {
-                let Ok((peer, result)) = done else { continue };
-                match result {
-                    Ok(bytes) => break bytes,
-                    Err(e) => on_failure(node, peer, e, &tries, &mut retries, &mut failures),
-                }
-            }
-            () = tokio::time::sleep_until(next_retry.min(deadline)) => {
-                if Instant::now() >= deadline {
-                    return Err(no_metadata(add, found.len(), &failures));
-                }
-            }
-        }
-    };
-    attempts.abort_all();
-    sources.abort_all();
-    Ok((bytes, found))
-}
-
-fn on_failure(
-    node: &NodeHandle,
-    peer: PeerId,
-    error: FetchError,
-    tries: &HashMap<PeerId, u32>,
-    retries: &mut Vec<(Instant, PeerId)>,
-    failures: &mut Vec<String>,
-) {
-    if error.is_lie() {
-        warn!(%peer, %error, "banning a peer that served false metadata");
-        node.ban(peer);
-        node.emit(NodeEvent::PeerBanned {
-            peer,
-            reason: error.to_string(),
-        });
-    } else {
-        debug!(%peer, %error, "metadata fetch failed");
-        if tries.get(&peer).copied().unwrap_or(0) < MAX_TRIES_PER_PEER {
-            retries.push((Instant::now() + RETRY_DELAY, peer));
-        }
     }
-    failures.push(format!("{peer}: {error}"));
+
+    fn next_retry(&self) -> Option<Instant> {
+        self.retries.iter().map(|(at, _)| *at).min()
+    }
+
+    /// A liar is banned; a peer that broke the protocol is not asked again; any other failure
+    /// is retried after [`RETRY_DELAY`], up to [`MAX_TRIES_PER_PEER`] tries in all.
+    fn on_failure(&mut self, peer: PeerId, error: FetchError) {
+        match error.blame() {
+            Blame::Lie => {
+                warn!(%peer, %error, "banning a peer that served false metadata");
+                self.node.ban(peer);
+                self.node.emit(NodeEvent::PeerBanned {
+                    peer,
+                    reason: error.to_string(),
+                });
+            }
+            Blame::Violation => {
+                info!(%peer, %error, "not asking a peer that broke the metadata protocol again");
+                self.found.remove(&peer);
+                self.excluded.insert(peer);
+            }
+            Blame::Transient => {
+                debug!(%peer, %error, "metadata fetch failed");
+                if self.tries.get(&peer).copied().unwrap_or(0) < MAX_TRIES_PER_PEER {
+                    self.retries.push((Instant::now() + RETRY_DELAY, peer));
+                }
+            }
+        }
+        self.last_failure = Some(format!("{peer}: {error}"));
+    }
 }
 
-fn no_metadata(add: &AddMagnet, peers: usize, failures: &[String]) -> NodeError {
+fn no_metadata(add: &AddMagnet, peers: usize, last_failure: Option<&str>) -> NodeError {
     let mut reason = format!(
         "no peer delivered the metadata within {:?} ({peers} peers found",
         add.metadata_timeout
     );
-    if let Some(last) = failures.last() {
+    if let Some(last) = last_failure {
         reason.push_str(&format!("; last failure: {last}"));
     }
     reason.push(')');

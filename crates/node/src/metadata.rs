@@ -3,19 +3,23 @@
 //!
 //! The fetcher opens a stream, keeps a few 16 KiB requests in flight, and assembles the answer
 //! with shoal-swarm's [`MetadataFetch`], which caps the size and checks the SHA-1 against the
-//! info-hash. Which peers to ask, and what to do with a liar, is [`crate::magnet`]'s business.
+//! info-hash. Which peers to ask, and what to do with a liar or a peer that breaks the
+//! protocol ([`Blame`]), is [`crate::magnet`]'s business. Serving is bounded per peer: a few
+//! streams at once, each with a cap on its requests and its life.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use futures::{AsyncReadExt, StreamExt};
+use futures::AsyncReadExt;
 use libp2p::{PeerId, StreamProtocol};
 use shoal_metainfo::InfoHash;
 use shoal_swarm::{MetadataError, MetadataFetch};
 use shoal_wire::{
-    METADATA_PROTOCOL, MetadataMessage, decode_metadata, encode_metadata, metadata_reply,
+    MAX_METADATA_LEN, METADATA_PIECE_LEN, METADATA_PROTOCOL, MetadataMessage, decode_metadata,
+    encode_metadata, metadata_reply,
 };
 use tracing::debug;
 
+use crate::accept::accept_bounded;
 use crate::framed::{FrameReader, FrameWriter, StreamError};
 use crate::streams::Router;
 
@@ -41,13 +45,48 @@ pub enum FetchError {
     Metadata(#[from] MetadataError),
 }
 
+/// What a failed fetch says about the peer that served it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Blame {
+    /// Its bytes do not hash to the info-hash: it lies. Ban it.
+    Lie,
+    /// It broke the protocol (a frame that does not decode or is over its limit, a request
+    /// where an answer was due, a piece not asked for, twice, of the wrong size, or a size
+    /// that changes): do not ask it again.
+    Violation,
+    /// It does not have the metadata (yet), or the stream failed: it may be asked again.
+    Transient,
+}
+
 impl FetchError {
     /// The peer sent bytes that do not hash to the info-hash: it lies, ban it.
     pub fn is_lie(&self) -> bool {
-        matches!(
-            self,
-            FetchError::Metadata(MetadataError::HashMismatch { .. })
-        )
+        self.blame() == Blame::Lie
+    }
+
+    pub(crate) fn blame(&self) -> Blame {
+        match self {
+            FetchError::Metadata(MetadataError::HashMismatch { .. }) => Blame::Lie,
+            FetchError::Stream(StreamError::Protocol(_)) | FetchError::Unexpected => {
+                Blame::Violation
+            }
+            FetchError::Metadata(
+                MetadataError::TooLarge { .. }
+                | MetadataError::Empty
+                | MetadataError::SizeChanged { .. }
+                | MetadataError::UnexpectedPiece { .. }
+                | MetadataError::DuplicatePiece { .. }
+                | MetadataError::WrongLength { .. },
+            ) => Blame::Violation,
+            FetchError::Metadata(
+                MetadataError::Rejected { .. }
+                | MetadataError::Incomplete { .. }
+                | MetadataError::SizeUnknown,
+            )
+            | FetchError::Open(_)
+            | FetchError::Stream(_)
+            | FetchError::Closed => Blame::Transient,
+        }
     }
 }
 
@@ -100,34 +139,47 @@ pub(crate) async fn fetch(
     }
 }
 
+/// Metadata streams one peer may have open to us at once (a fetcher uses one).
+const MAX_STREAMS_PER_PEER: usize = 2;
+/// Requests one stream may carry: every piece of the largest info dictionary, once.
+const MAX_REQUESTS_PER_STREAM: u32 = MAX_METADATA_LEN / METADATA_PIECE_LEN;
+/// How long one stream may last, however busy (16 MiB at about 140 KB/s).
+const MAX_STREAM_LIFE: Duration = Duration::from_secs(120);
+
 /// Answers metadata requests until the node stops.
-pub(crate) async fn accept_loop(mut control: libp2p_stream::Control, router: Router) {
-    let mut incoming = match control.accept(METADATA) {
-        Ok(incoming) => incoming,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot accept metadata streams");
-            return;
-        }
-    };
-    while let Some((peer, stream)) = incoming.next().await {
+pub(crate) async fn accept_loop(control: libp2p_stream::Control, router: Router) {
+    accept_bounded(control, METADATA, MAX_STREAMS_PER_PEER, |peer, stream| {
         let router = router.clone();
-        tokio::spawn(async move {
+        async move {
             if let Err(e) = serve(stream, &router).await {
                 debug!(%peer, error = %e, "metadata stream ended");
             }
-        });
-    }
+        }
+    })
+    .await;
 }
 
+/// Answers the requests of one stream, at most [`MAX_REQUESTS_PER_STREAM`] of them and for at
+/// most [`MAX_STREAM_LIFE`]; then closes it.
 async fn serve(stream: libp2p::Stream, router: &Router) -> Result<(), StreamError> {
     let (read, write) = stream.split();
     let mut reader = FrameReader::new(read, None);
     let mut writer = FrameWriter::new(write, None);
-    while let Some(message) = reader
-        .next_as_within(decode_metadata, ANSWER_TIMEOUT)
-        .await?
-    {
-        let MetadataMessage::Request { info_hash, piece } = message else {
+    let deadline = Instant::now() + MAX_STREAM_LIFE;
+    let mut served = 0;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() || served == MAX_REQUESTS_PER_STREAM {
+            debug!(
+                served,
+                "closing a metadata stream that used up its requests or time"
+            );
+            break;
+        }
+        let next = reader
+            .next_as_within(decode_metadata, left.min(ANSWER_TIMEOUT))
+            .await?;
+        let Some(MetadataMessage::Request { info_hash, piece }) = next else {
             break;
         };
         let reply = match router.info_bytes(&info_hash) {
@@ -136,6 +188,7 @@ async fn serve(stream: libp2p::Stream, router: &Router) -> Result<(), StreamErro
         };
         writer.push_with(|buf| encode_metadata(&reply, buf)).await?;
         writer.flush().await?;
+        served += 1;
     }
     writer.close().await
 }

@@ -22,7 +22,7 @@ use crate::dht::DhtStats;
 use crate::error::NodeError;
 use crate::host::NodeHandle;
 use crate::peers::PeerSource;
-use crate::progress::TorrentStatus;
+use crate::progress::{PeerStatus, TorrentStatus};
 
 /// Binds `addr` and serves the node's figures until the returned task is aborted.
 pub async fn serve(
@@ -105,66 +105,7 @@ pub fn stats_json(
 ) -> Value {
     let torrents: Vec<Value> = statuses
         .iter()
-        .map(|(info_hash, status)| {
-            let s = &status.stats;
-            let peers: Vec<Value> = status
-                .peers
-                .iter()
-                .map(|p| {
-                    let mut peer = json!({
-                        "peer_id": p.info.peer_id.to_string(),
-                        "source": p.info.source.as_str(),
-                    });
-                    if let Some(st) = &p.state {
-                        peer["pieces"] = json!(st.pieces);
-                        peer["am_choking"] = json!(st.am_choking);
-                        peer["am_interested"] = json!(st.am_interested);
-                        peer["peer_choking"] = json!(st.peer_choking);
-                        peer["peer_interested"] = json!(st.peer_interested);
-                        peer["snubbed"] = json!(st.snubbed);
-                        peer["optimistic"] = json!(st.optimistic);
-                        peer["bytes_downloaded"] = json!(st.bytes_downloaded);
-                        peer["bytes_uploaded"] = json!(st.bytes_uploaded);
-                        peer["download_rate"] = json!(st.download_rate);
-                        peer["upload_rate"] = json!(st.upload_rate);
-                        peer["outstanding_requests"] = json!(st.outstanding_requests);
-                    }
-                    peer
-                })
-                .collect();
-            json!({
-                "info_hash": info_hash,
-                "num_pieces": s.num_pieces,
-                "pieces_have": s.pieces_have,
-                "complete": s.complete,
-                "bytes_downloaded": s.bytes_downloaded,
-                "bytes_uploaded": s.bytes_uploaded,
-                "duplicate_bytes": s.duplicate_bytes,
-                "download_rate": s.download_rate,
-                "upload_rate": s.upload_rate,
-                "failed_pieces": s.failed_pieces,
-                "banned_peers": s.banned_peers,
-                "time_to_first_byte_ms": s.time_to_first_byte.map(|d| d.as_millis() as u64),
-                "time_to_complete_ms": s.time_to_complete.map(|d| d.as_millis() as u64),
-                "peers_by_source": peers_by_source(status),
-                "tracker": {
-                    "announces_ok": status.tracker.ok,
-                    "announces_failed": status.tracker.failed,
-                    "backoff_ms": status.tracker.backoff.map(|d| d.as_millis() as u64),
-                    "last_error": status.tracker.last_error,
-                },
-                "pex": {
-                    "sent": status.pex.sent,
-                    "added_sent": status.pex.added_sent,
-                    "dropped_sent": status.pex.dropped_sent,
-                    "received": status.pex.received,
-                    "accepted": status.pex.accepted,
-                    "throttled": status.pex.throttled,
-                    "dropped_peers": status.pex.dropped_peers,
-                },
-                "peers": peers,
-            })
-        })
+        .map(|(info_hash, status)| torrent_json(info_hash, status))
         .collect();
     json!({
         "peer_id": node.peer_id().to_string(),
@@ -173,11 +114,72 @@ pub fn stats_json(
             "routing_peers": dht.routing_peers,
             "provided_keys": dht.provided_keys,
             "announces": dht.announces,
+            "republished": dht.republished,
             "lookups": dht.lookups,
             "providers_found": dht.providers_found,
         },
         "torrents": torrents,
     })
+}
+
+fn torrent_json(info_hash: &str, status: &TorrentStatus) -> Value {
+    let s = &status.stats;
+    json!({
+        "info_hash": info_hash,
+        "num_pieces": s.num_pieces,
+        "pieces_have": s.pieces_have,
+        "complete": s.complete,
+        "bytes_downloaded": s.bytes_downloaded,
+        "bytes_uploaded": s.bytes_uploaded,
+        "duplicate_bytes": s.duplicate_bytes,
+        "download_rate": s.download_rate,
+        "upload_rate": s.upload_rate,
+        "failed_pieces": s.failed_pieces,
+        "banned_peers": s.banned_peers,
+        "time_to_first_byte_ms": s.time_to_first_byte.map(|d| d.as_millis() as u64),
+        "time_to_complete_ms": s.time_to_complete.map(|d| d.as_millis() as u64),
+        "peers_by_source": peers_by_source(status),
+        "tracker": {
+            "announces_ok": status.tracker.ok,
+            "announces_failed": status.tracker.failed,
+            "backoff_ms": status.tracker.backoff.map(|d| d.as_millis() as u64),
+            "last_error": status.tracker.last_error,
+        },
+        "pex": {
+            "sent": status.pex.sent,
+            "added_sent": status.pex.added_sent,
+            "dropped_sent": status.pex.dropped_sent,
+            "received": status.pex.received,
+            "accepted": status.pex.accepted,
+            "oversized": status.pex.oversized,
+            "throttled": status.pex.throttled,
+            "dropped_peers": status.pex.dropped_peers,
+        },
+        "peers": status.peers.iter().map(peer_json).collect::<Vec<_>>(),
+    })
+}
+
+/// One peer: its identity and source, and the engine's view of it once it has one.
+fn peer_json(p: &PeerStatus) -> Value {
+    let mut peer = json!({
+        "peer_id": p.info.peer_id.to_string(),
+        "source": p.info.source.as_str(),
+    });
+    if let Some(st) = &p.state {
+        peer["pieces"] = json!(st.pieces);
+        peer["am_choking"] = json!(st.am_choking);
+        peer["am_interested"] = json!(st.am_interested);
+        peer["peer_choking"] = json!(st.peer_choking);
+        peer["peer_interested"] = json!(st.peer_interested);
+        peer["snubbed"] = json!(st.snubbed);
+        peer["optimistic"] = json!(st.optimistic);
+        peer["bytes_downloaded"] = json!(st.bytes_downloaded);
+        peer["bytes_uploaded"] = json!(st.bytes_uploaded);
+        peer["download_rate"] = json!(st.download_rate);
+        peer["upload_rate"] = json!(st.upload_rate);
+        peer["outstanding_requests"] = json!(st.outstanding_requests);
+    }
+    peer
 }
 
 /// How many connected peers each source found.

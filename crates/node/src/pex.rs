@@ -6,13 +6,15 @@
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use libp2p::{Multiaddr, PeerId, StreamProtocol};
 use shoal_metainfo::InfoHash;
 use shoal_swarm::PexUpdate;
-use shoal_wire::{PEX_PROTOCOL, PexMessage, PexPeer, decode_pex, encode_pex};
+use shoal_wire::{
+    PEX_PROTOCOL, PexFrame, PexMessage, PexPeer, WireError, decode_pex_frame, encode_pex,
+};
 use tracing::debug;
 
+use crate::accept::accept_bounded;
 use crate::framed::{FrameReader, FrameWriter};
 use crate::host::NodeHandle;
 use crate::streams::Router;
@@ -73,45 +75,76 @@ pub(crate) fn send(node: &NodeHandle, peer: PeerId, message: PexMessage) {
     });
 }
 
-/// A received record as a peer to dial, or what is wrong with it.
-pub(crate) fn parse_peer(record: &PexPeer) -> Result<(PeerId, Vec<Multiaddr>), String> {
-    let peer = PeerId::from_bytes(&record.peer_id)
-        .map_err(|e| format!("a PEX record has an invalid peer id: {e}"))?;
-    let addrs = record
-        .addrs
-        .iter()
-        .map(|bytes| {
-            Multiaddr::try_from(bytes.clone())
-                .map_err(|e| format!("a PEX record for {peer} has an invalid address: {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((peer, addrs))
+/// A PEX message as its torrent receives it.
+#[derive(Debug)]
+pub(crate) enum Received {
+    /// Within the size limits.
+    Message(PexMessage),
+    /// Over a size limit (shoal-wire's check): nothing of it is kept but what it broke.
+    Oversized(WireError),
 }
 
+/// The peers of a received message that we can dial: a record whose peer id does not parse is
+/// skipped, and so is an address that does not parse (it may be of a transport this build does
+/// not know); neither counts against the sender. A record left with no address is skipped.
+pub(crate) fn dialable(from: &PeerId, message: &PexMessage) -> Vec<(PeerId, Vec<Multiaddr>)> {
+    let mut peers = Vec::with_capacity(message.added.len());
+    let mut skipped = 0usize;
+    for record in &message.added {
+        let Ok(peer) = PeerId::from_bytes(&record.peer_id) else {
+            skipped += 1;
+            continue;
+        };
+        let addrs: Vec<Multiaddr> = record
+            .addrs
+            .iter()
+            .filter_map(|bytes| Multiaddr::try_from(bytes.clone()).ok())
+            .collect();
+        skipped += record.addrs.len() - addrs.len();
+        if !addrs.is_empty() {
+            peers.push((peer, addrs));
+        }
+    }
+    if skipped > 0 {
+        debug!(peer = %from, skipped, "skipped PEX peer ids or addresses that do not parse");
+    }
+    peers
+}
+
+/// PEX streams one peer may have open to us at once (it sends one message a minute).
+const MAX_STREAMS_PER_PEER: usize = 2;
+
 /// Accepts PEX streams until the node stops, handing each message to its torrent.
-pub(crate) async fn accept_loop(mut control: libp2p_stream::Control, router: Router) {
-    let mut incoming = match control.accept(PEX) {
-        Ok(incoming) => incoming,
+pub(crate) async fn accept_loop(control: libp2p_stream::Control, router: Router) {
+    accept_bounded(control, PEX, MAX_STREAMS_PER_PEER, |peer, stream| {
+        receive(peer, stream, router.clone())
+    })
+    .await;
+}
+
+/// Reads the one message of a PEX stream and routes it to its torrent. A frame that does not
+/// decode names no torrent: it only closes the stream.
+async fn receive(peer: PeerId, stream: libp2p::Stream, router: Router) {
+    let mut reader = FrameReader::new(stream, None);
+    let (info_hash, received) = match reader.next_as_within(decode_pex_frame, READ_TIMEOUT).await {
+        Ok(Some(PexFrame::Message(message))) => (message.info_hash, Received::Message(message)),
+        Ok(Some(PexFrame::OverLimit { info_hash, error })) => {
+            (info_hash, Received::Oversized(error))
+        }
+        Ok(None) => {
+            debug!(%peer, "PEX stream closed without a message");
+            return;
+        }
         Err(e) => {
-            tracing::warn!(error = %e, "cannot accept PEX streams");
+            debug!(%peer, error = %e, "bad PEX message");
             return;
         }
     };
-    while let Some((peer, stream)) = incoming.next().await {
-        let router = router.clone();
-        tokio::spawn(async move {
-            let mut reader = FrameReader::new(stream, None);
-            match reader.next_as_within(decode_pex, READ_TIMEOUT).await {
-                Ok(Some(message)) => match router.pex_sink(&message.info_hash) {
-                    // A torrent busy with PEX loses the message rather than queueing more.
-                    Some(sink) => {
-                        let _ = sink.try_send((peer, message));
-                    }
-                    None => debug!(%peer, "PEX message for a torrent we do not have"),
-                },
-                Ok(None) => debug!(%peer, "PEX stream closed without a message"),
-                Err(e) => debug!(%peer, error = %e, "bad PEX message"),
-            }
-        });
+    match router.pex_sink(&info_hash) {
+        // A torrent busy with PEX loses the message rather than queueing more.
+        Some(sink) => {
+            let _ = sink.try_send((peer, received));
+        }
+        None => debug!(%peer, "PEX message for a torrent we do not have"),
     }
 }

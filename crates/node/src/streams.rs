@@ -13,7 +13,7 @@ use futures::io::{ReadHalf, WriteHalf};
 use futures::{AsyncReadExt, StreamExt};
 use libp2p::{PeerId, Stream, StreamProtocol};
 use shoal_metainfo::InfoHash;
-use shoal_wire::{Handshake, Message, PIECES_PROTOCOL, PexMessage};
+use shoal_wire::{Handshake, Message, PIECES_PROTOCOL};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
@@ -56,7 +56,7 @@ pub struct Limits {
 }
 
 /// Where a torrent's PEX messages go: the sender and the message.
-pub(crate) type PexSink = mpsc::Sender<(PeerId, PexMessage)>;
+pub(crate) type PexSink = mpsc::Sender<(PeerId, crate::pex::Received)>;
 
 /// Which torrent gets the streams (and PEX messages) for which info-hash.
 #[derive(Debug, Clone, Default)]

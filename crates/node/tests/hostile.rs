@@ -6,12 +6,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{AsyncReadExt, AsyncWriteExt};
+use libp2p::PeerId;
 use libp2p::StreamProtocol;
 use shoal_metainfo::{BLOCK_SIZE, Torrent};
+use shoal_node::framed::{FrameReader, FrameWriter, StreamError};
 use shoal_node::streams::{self, Limits, PeerStream};
-use shoal_node::{NodeEvent, NodeHandle, Rate};
+use shoal_node::{NodeEvent, NodeHandle, PeerSource, Rate, TorrentHandle, TorrentStatus};
 use shoal_wire::{
-    Block, BlockRef, Handshake, HaveState, Message, PIECES_PROTOCOL, PROTOCOL_VERSION,
+    Block, BlockRef, Handshake, HaveState, Message, MetadataMessage, PIECES_PROTOCOL,
+    PROTOCOL_VERSION,
 };
 use support::{fetch, make_torrent, node, node_with, pseudo_random, seed, wait_complete};
 
@@ -248,13 +251,170 @@ async fn protocol_violations_close_only_that_stream() {
 async fn send_pex(from: &NodeHandle, to: &NodeHandle, message: &shoal_wire::PexMessage) {
     let mut buf = bytes::BytesMut::new();
     shoal_wire::encode_pex(message, &mut buf).unwrap();
+    send_pex_frame(from, to, &buf).await;
+}
+
+/// One PEX message as a sloppy or hostile peer would send it: no limits checked.
+async fn send_unchecked_pex(from: &NodeHandle, to: &NodeHandle, message: &shoal_wire::PexMessage) {
+    let payload = bincode::serde::encode_to_vec(message, bincode::config::standard()).unwrap();
+    let frame = [&(payload.len() as u32).to_be_bytes()[..], &payload].concat();
+    send_pex_frame(from, to, &frame).await;
+}
+
+async fn send_pex_frame(from: &NodeHandle, to: &NodeHandle, frame: &[u8]) {
     let mut stream = from
         .stream_control()
         .open_stream(to.peer_id(), StreamProtocol::new(shoal_wire::PEX_PROTOCOL))
         .await
         .unwrap();
-    stream.write_all(&buf).await.unwrap();
+    stream.write_all(frame).await.unwrap();
     stream.close().await.unwrap();
+}
+
+/// Polls the torrent's status until `done` holds, failing the test after 30 s.
+async fn status_until(
+    handle: &TorrentHandle,
+    what: &str,
+    done: impl Fn(&TorrentStatus) -> bool,
+) -> TorrentStatus {
+    let poll = async {
+        loop {
+            let status = handle.status().await.unwrap();
+            if done(&status) {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), poll)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting until {what}"))
+}
+
+fn has_peer(status: &TorrentStatus, peer: PeerId) -> bool {
+    status.peers.iter().any(|p| p.info.peer_id == peer)
+}
+
+/// A small torrent seeded by a node made with `edit`, and a peer `x` joined to it through a
+/// raw piece-exchange stream (kept open by the returned stream).
+async fn pex_target(
+    dir: &std::path::Path,
+    edit: impl FnOnce(&mut shoal_node::NodeConfig),
+) -> (NodeHandle, NodeHandle, Torrent, TorrentHandle, PeerStream) {
+    let seed_dir = dir.join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("f"), pseudo_random(64 * 1024, 73)).unwrap();
+    let torrent = make_torrent(&seed_dir.join("f"), 16 * 1024);
+    let a = node_with(dir, "a", edit).await;
+    let x = node(dir, "x").await;
+    let seeding = seed(&a, &torrent, &seed_dir).await;
+    let stream = open(&x, &a, handshake(&torrent, HaveState::None)).await;
+    status_until(&seeding, "x joined", |s| has_peer(s, x.peer_id())).await;
+    (a, x, torrent, seeding, stream)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_pex_lists_are_ignored_three_times_in_a_window_then_the_peer_is_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let window = Duration::from_secs(2);
+    let (a, x, torrent, seeding, _stream) =
+        pex_target(dir.path(), |c| c.pex_timing.violation_window = window).await;
+    // 51 dropped peers: one over the limit, whenever it comes.
+    let oversized = shoal_wire::PexMessage {
+        info_hash: torrent.info_hash,
+        added: Vec::new(),
+        dropped: (0..51).map(|_| PeerId::random().to_bytes()).collect(),
+    };
+    for n in 1..=3 {
+        send_unchecked_pex(&x, &a, &oversized).await;
+        status_until(&seeding, "an oversized message counted", |s| {
+            s.pex.oversized == n
+        })
+        .await;
+    }
+    let status = seeding.status().await.unwrap();
+    assert!(
+        has_peer(&status, x.peer_id()),
+        "dropped too soon: {:?}",
+        status.pex
+    );
+    assert_eq!(status.pex.throttled, 3, "{:?}", status.pex);
+    // Once those three have left the window, three more are only ignored too ...
+    tokio::time::sleep(window + Duration::from_millis(200)).await;
+    for n in 4..=6 {
+        send_unchecked_pex(&x, &a, &oversized).await;
+        status_until(&seeding, "an oversized message counted", |s| {
+            s.pex.oversized == n
+        })
+        .await;
+    }
+    let status = seeding.status().await.unwrap();
+    assert!(
+        has_peer(&status, x.peer_id()),
+        "old violations counted: {:?}",
+        status.pex
+    );
+    // ... and a fourth within the window drops the peer.
+    send_unchecked_pex(&x, &a, &oversized).await;
+    let status = status_until(&seeding, "x was dropped", |s| !has_peer(s, x.peer_id())).await;
+    assert_eq!(
+        (
+            status.pex.oversized,
+            status.pex.throttled,
+            status.pex.dropped_peers
+        ),
+        (7, 6, 1),
+        "{:?}",
+        status.pex
+    );
+    assert_eq!(status.pex.accepted, 0);
+    a.shutdown().await;
+    x.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pex_record_with_a_bad_address_is_skipped_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, x, torrent, seeding, _stream) = pex_target(dir.path(), |_| {}).await;
+    let c = node(dir.path(), "c").await;
+    let _fetching = fetch(&c, &torrent, &dir.path().join("c")).await;
+    let mut c_address = c.listen_addrs()[0].clone();
+    c_address.pop(); // as identify reports it: no /p2p/ suffix
+    let message = shoal_wire::PexMessage {
+        info_hash: torrent.info_hash,
+        added: vec![
+            shoal_wire::PexPeer {
+                peer_id: c.peer_id().to_bytes(),
+                // Not a multiaddr, then a good one.
+                addrs: vec![vec![0xff, 0xfe, 0x01], c_address.to_vec()],
+            },
+            shoal_wire::PexPeer {
+                peer_id: vec![1, 2, 3], // not a peer id
+                addrs: vec![c_address.to_vec()],
+            },
+        ],
+        dropped: Vec::new(),
+    };
+    send_pex(&x, &a, &message).await;
+    // The good part of the message is used: a meets c through PEX ...
+    let status = status_until(&seeding, "a met c", |s| has_peer(s, c.peer_id())).await;
+    let c_at_a = status.peers.iter().find(|p| p.info.peer_id == c.peer_id());
+    assert_eq!(c_at_a.map(|p| p.info.source), Some(PeerSource::Pex));
+    // ... and the sender is neither dropped nor held to account.
+    assert!(has_peer(&status, x.peer_id()), "x was dropped");
+    assert_eq!(
+        (
+            status.pex.received,
+            status.pex.accepted,
+            status.pex.throttled
+        ),
+        (1, 1, 0),
+        "{:?}",
+        status.pex
+    );
+    for n in [a, x, c] {
+        n.shutdown().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -338,6 +498,113 @@ async fn a_node_set_to_corrupt_its_uploads_is_banned_by_its_peers() {
     assert!(fetcher.is_banned(&liar.peer_id()));
     assert!(!fetcher.is_banned(&honest.peer_id()));
     for n in [liar, honest, fetcher] {
+        n.shutdown().await;
+    }
+}
+
+type MetadataReader = FrameReader<futures::io::ReadHalf<libp2p::Stream>>;
+type MetadataWriter = FrameWriter<futures::io::WriteHalf<libp2p::Stream>>;
+
+/// A metadata stream from `from` to `to`, or `None` if `to` refused it at once.
+async fn metadata_stream(
+    from: &NodeHandle,
+    to: &NodeHandle,
+) -> Option<(MetadataReader, MetadataWriter)> {
+    let protocol = StreamProtocol::new(shoal_wire::METADATA_PROTOCOL);
+    let stream = from
+        .stream_control()
+        .open_stream(to.peer_id(), protocol)
+        .await
+        .ok()?;
+    let (read, write) = stream.split();
+    Some((FrameReader::new(read, None), FrameWriter::new(write, None)))
+}
+
+/// Sends `count` requests for piece 0, then counts the Data answers until the stream ends
+/// (`Err` if it ended in an error instead of a close, or went silent).
+async fn ask_metadata(
+    stream: &mut (MetadataReader, MetadataWriter),
+    torrent: &Torrent,
+    count: usize,
+) -> Result<usize, StreamError> {
+    let (reader, writer) = stream;
+    let request = MetadataMessage::Request {
+        info_hash: torrent.info_hash,
+        piece: 0,
+    };
+    for _ in 0..count {
+        writer
+            .push_with(|buf| shoal_wire::encode_metadata(&request, buf))
+            .await?;
+    }
+    writer.flush().await?;
+    let mut answers = 0;
+    while answers < count {
+        let next = reader
+            .next_as_within(shoal_wire::decode_metadata, Duration::from_secs(20))
+            .await?;
+        match next {
+            Some(MetadataMessage::Data { .. }) => answers += 1,
+            Some(other) => panic!("unexpected answer {other:?}"),
+            None => break,
+        }
+    }
+    Ok(answers)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_serving_is_bounded_per_peer_and_per_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("f"), pseudo_random(64 * 1024, 74)).unwrap();
+    let torrent = make_torrent(&seed_dir.join("f"), 16 * 1024);
+    let (a, x, y) = (
+        node(dir.path(), "a").await,
+        node(dir.path(), "x").await,
+        node(dir.path(), "y").await,
+    );
+    let _seeding = seed(&a, &torrent, &seed_dir).await;
+    for n in [&x, &y] {
+        n.dial(a.listen_addrs()[0].clone()).await.unwrap();
+    }
+    // Two streams from x at once are served ...
+    let mut first = metadata_stream(&x, &a).await.expect("first stream");
+    assert_eq!(ask_metadata(&mut first, &torrent, 1).await.unwrap(), 1);
+    let mut second = metadata_stream(&x, &a).await.expect("second stream");
+    assert_eq!(ask_metadata(&mut second, &torrent, 1).await.unwrap(), 1);
+    // ... a third is refused while they are open ...
+    if let Some(mut third) = metadata_stream(&x, &a).await {
+        let answered = ask_metadata(&mut third, &torrent, 1).await;
+        assert!(
+            matches!(answered, Ok(0)) || matches!(answered, Err(StreamError::Io(_))),
+            "a third stream from one peer was served: {answered:?}"
+        );
+    }
+    // ... while another peer is served as usual.
+    let mut other = metadata_stream(&y, &a).await.expect("y's stream");
+    assert_eq!(ask_metadata(&mut other, &torrent, 1).await.unwrap(), 1);
+    // Once x closes one, it may open another; a stream answers 1024 requests (every piece of
+    // the largest info dictionary), then closes.
+    let _ = first.1.close().await;
+    let fresh = async {
+        loop {
+            if let Some(mut stream) = metadata_stream(&x, &a).await {
+                if let Ok(answers) = ask_metadata(&mut stream, &torrent, 1025).await {
+                    if answers > 0 {
+                        return answers;
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    };
+    let answers = tokio::time::timeout(Duration::from_secs(30), fresh)
+        .await
+        .expect("x got a stream again");
+    assert_eq!(answers, 1024);
+    drop(second);
+    for n in [a, x, y] {
         n.shutdown().await;
     }
 }

@@ -73,9 +73,10 @@
 //!   [`PexState::next_due`] yields a [`PexUpdate`] per due peer: first one 5 s after it
 //!   connects listing the connected peers, then every 60 s only what changed (at most 50
 //!   added and 50 dropped, the rest next time; a peer is "dropped" only for those told of it).
-//!   [`PexState::on_received`] polices the other direction: more than one message per 45 s or
-//!   over the counts is a violation, [`PexVerdict::Throttle`] thrice, then
-//!   [`PexVerdict::Drop`]. Generic over the peer identity, so it needs no libp2p.
+//!   [`PexState::on_received`] and [`PexState::on_oversized`] police the other direction: a
+//!   second message within 45 s or one over a size limit is a violation,
+//!   [`PexVerdict::Throttle`] up to three times in ten minutes, then [`PexVerdict::Drop`].
+//!   Generic over the peer identity, so it needs no libp2p.
 //! - [`MetadataFetch`] (`/shoal/metadata/1`: Request {info-hash, piece} answered by Data
 //!   {piece, total_len} + up to 16 KiB, or Reject) — fetches one torrent's info dictionary
 //!   from one peer: piece 0 first, which tells the size (1 byte to 16 MiB, allocated only

@@ -1,15 +1,17 @@
 //! Peer exchange (`/shoal/pex/1`), the sans-IO half: whom to tell what, when, and how often a
-//! peer may tell us. The node encodes the [`PexUpdate`]s with shoal-wire and feeds received
-//! messages' counts to [`PexState::on_received`].
+//! peer may tell us. The node encodes the [`PexUpdate`]s with shoal-wire and feeds each
+//! received message to [`PexState::on_received`] (or, when shoal-wire found it over a size
+//! limit, to [`PexState::on_oversized`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use shoal_wire::{PEX_MAX_ADDED, PEX_MAX_DROPPED};
 
 use crate::torrent::after;
 
-/// Pacing and policing of peer exchange. `Default` gives one message a minute, as BEP 11.
+/// Pacing and policing of peer exchange. `Default` gives one message a minute, as BEP 11, and
+/// drops a peer whose fourth message in ten minutes breaks the rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PexConfig {
     /// Between two messages to one peer (default 60 s).
@@ -19,8 +21,12 @@ pub struct PexConfig {
     /// The shortest gap accepted between two messages from one peer (default 45 s: one a
     /// minute, with slack for timers).
     pub min_receive_gap: Duration,
-    /// Messages over the limits we ignore (throttle) before dropping the peer (default 3).
+    /// Messages that break the rules (too soon, or over a size limit) we ignore (throttle)
+    /// within one [`PexConfig::violation_window`] before dropping the peer (default 3).
     pub max_violations: u32,
+    /// How long a violation counts against a peer (default 10 min): an occasional early
+    /// message from a peer with a jittery timer is forgiven; a flood is not.
+    pub violation_window: Duration,
 }
 
 impl Default for PexConfig {
@@ -30,6 +36,7 @@ impl Default for PexConfig {
             first_delay: Duration::from_secs(5),
             min_receive_gap: Duration::from_secs(45),
             max_violations: 3,
+            violation_window: Duration::from_secs(10 * 60),
         }
     }
 }
@@ -51,8 +58,8 @@ pub enum PexVerdict {
     Accept,
     /// Ignore this message; the peer stays.
     Throttle,
-    /// Ignore it and disconnect the peer: it broke the limits more than
-    /// [`PexConfig::max_violations`] times.
+    /// Ignore it and disconnect the peer: it broke the rules more than
+    /// [`PexConfig::max_violations`] times within [`PexConfig::violation_window`].
     Drop,
 }
 
@@ -65,8 +72,11 @@ pub struct PexStats {
     pub added_sent: u64,
     /// Peers announced as dropped, summed over those messages.
     pub dropped_sent: u64,
-    /// Messages passed to [`PexState::on_received`].
+    /// Messages passed to [`PexState::on_received`] or [`PexState::on_oversized`].
     pub received: u64,
+    /// Of those, over a size limit ([`PexState::on_oversized`]); each is also throttled or
+    /// dropped.
+    pub oversized: u64,
     /// Of those, answered [`PexVerdict::Accept`].
     pub accepted: u64,
     /// Of those, answered [`PexVerdict::Throttle`].
@@ -84,8 +94,9 @@ struct PeerPex<P> {
     told: BTreeSet<P>,
     /// When its last accepted message arrived.
     last_accepted: Option<Instant>,
-    /// Its messages that broke a limit.
-    violations: u32,
+    /// When its messages that broke a rule arrived, oldest first; only those within the
+    /// violation window are kept.
+    violations: VecDeque<Instant>,
 }
 
 /// Per torrent: which peers we are connected to, what we last told each one, when each is
@@ -94,7 +105,8 @@ struct PeerPex<P> {
 ///
 /// Drive it like the engine: report connections with [`PexState::peer_connected`] and
 /// [`PexState::peer_disconnected`], call [`PexState::poll_send`] at [`PexState::next_due`] and
-/// send what it returns, and ask [`PexState::on_received`] about each message that arrives.
+/// send what it returns, and ask [`PexState::on_received`] (or [`PexState::on_oversized`])
+/// about each message that arrives.
 #[derive(Debug)]
 pub struct PexState<P> {
     config: PexConfig,
@@ -120,7 +132,7 @@ impl<P: Clone + Eq + std::hash::Hash + Ord> PexState<P> {
             next_due,
             told: BTreeSet::new(),
             last_accepted: None,
-            violations: 0,
+            violations: VecDeque::new(),
         });
     }
 
@@ -186,34 +198,53 @@ impl<P: Clone + Eq + std::hash::Hash + Ord> PexState<P> {
         self.peers.values().map(|p| p.next_due).min()
     }
 
-    /// A message with these counts arrived from `from`. Over-limit counts (more than
-    /// [`PEX_MAX_ADDED`] added or [`PEX_MAX_DROPPED`] dropped) or arriving sooner than
-    /// `min_receive_gap` after the previous accepted one is a violation: [`PexVerdict::Throttle`]
-    /// until `max_violations` is exceeded, then [`PexVerdict::Drop`]. Accept otherwise. A peer
-    /// not connected: Throttle.
-    pub fn on_received(
-        &mut self,
-        from: &P,
-        added: usize,
-        dropped: usize,
-        now: Instant,
-    ) -> PexVerdict {
+    /// A message within the size limits arrived from `from`. Arriving sooner than
+    /// `min_receive_gap` after the previous accepted one is a violation; otherwise it is
+    /// accepted. A violation is [`PexVerdict::Throttle`] until more than `max_violations` fall
+    /// within `violation_window`, then [`PexVerdict::Drop`]. A peer not connected: Throttle.
+    pub fn on_received(&mut self, from: &P, now: Instant) -> PexVerdict {
         self.stats.received += 1;
+        let gap = self.config.min_receive_gap;
         let Some(state) = self.peers.get_mut(from) else {
             self.stats.throttled += 1;
             return PexVerdict::Throttle;
         };
-        let too_many = added > PEX_MAX_ADDED || dropped > PEX_MAX_DROPPED;
         let too_soon = state
             .last_accepted
-            .is_some_and(|t| now.saturating_duration_since(t) < self.config.min_receive_gap);
-        if !too_many && !too_soon {
-            state.last_accepted = Some(now);
-            self.stats.accepted += 1;
-            return PexVerdict::Accept;
+            .is_some_and(|t| now.saturating_duration_since(t) < gap);
+        if too_soon {
+            return self.violation(from, now);
         }
-        state.violations = state.violations.saturating_add(1);
-        if state.violations > self.config.max_violations {
+        state.last_accepted = Some(now);
+        self.stats.accepted += 1;
+        PexVerdict::Accept
+    }
+
+    /// A message from `from` broke a size limit (more than [`PEX_MAX_ADDED`] added or
+    /// [`PEX_MAX_DROPPED`] dropped peers, or any other limit shoal-wire checks): always a
+    /// violation, counted as in [`PexState::on_received`]. It does not count as the peer's
+    /// message for the rate limit.
+    pub fn on_oversized(&mut self, from: &P, now: Instant) -> PexVerdict {
+        self.stats.received += 1;
+        self.stats.oversized += 1;
+        self.violation(from, now)
+    }
+
+    fn violation(&mut self, from: &P, now: Instant) -> PexVerdict {
+        let window = self.config.violation_window;
+        let Some(state) = self.peers.get_mut(from) else {
+            self.stats.throttled += 1;
+            return PexVerdict::Throttle;
+        };
+        while state
+            .violations
+            .front()
+            .is_some_and(|&t| now.saturating_duration_since(t) >= window)
+        {
+            state.violations.pop_front();
+        }
+        state.violations.push_back(now);
+        if state.violations.len() > self.config.max_violations as usize {
             self.stats.dropped_peers += 1;
             PexVerdict::Drop
         } else {

@@ -4,11 +4,11 @@
 //! It owns the `/shoal/pieces/1` messages ([`Message`]), [`Bitfield`], the frame codec
 //! ([`encode`], [`decode_frame`]) and the validation of every field against a torrent
 //! ([`Validator`]); and the messages and framing of the two side protocols, peer exchange
-//! (`/shoal/pex/1`: [`PexMessage`], [`encode_pex`], [`decode_pex`]) and metadata exchange
-//! (`/shoal/metadata/1`: [`MetadataMessage`], [`encode_metadata`], [`decode_metadata`],
-//! [`metadata_reply`]). It does no I/O and keeps no connection state (which message may come when,
-//! e.g. the handshake first and once, is shoal-swarm's concern): shoal-swarm decides what to
-//! send, shoal-node moves bytes.
+//! (`/shoal/pex/1`: [`PexMessage`], [`encode_pex`], [`decode_pex`], [`decode_pex_frame`]) and
+//! metadata exchange (`/shoal/metadata/1`: [`MetadataMessage`], [`encode_metadata`],
+//! [`decode_metadata`], [`metadata_reply`]). It does no I/O and keeps no connection state
+//! (which message may come when, e.g. the handshake first and once, is shoal-swarm's concern):
+//! shoal-swarm decides what to send, shoal-node moves bytes.
 //!
 //! # Frame format
 //!
@@ -139,6 +139,7 @@ pub use metadata::{
 };
 pub use pex::{
     PEX_MAX_ADDED, PEX_MAX_ADDR_LEN, PEX_MAX_ADDRS_PER_PEER, PEX_MAX_DROPPED, PEX_MAX_FRAME_LEN,
-    PEX_MAX_PEER_ID_LEN, PEX_PROTOCOL, PexMessage, PexPeer, decode_pex, encode_pex,
+    PEX_MAX_PEER_ID_LEN, PEX_PROTOCOL, PexFrame, PexMessage, PexPeer, decode_pex, decode_pex_frame,
+    encode_pex,
 };
 pub use validate::Validator;

@@ -195,17 +195,49 @@ pub fn encode_pex(message: &PexMessage, buf: &mut BytesMut) -> Result<(), WireEr
 ///   reported on the 4-byte prefix alone, before anything is allocated for the frame.
 /// - Any other `Err`: the frame is consumed and was not a valid message (undecodable,
 ///   trailing bytes, or over a limit). Close the stream.
+///
+/// A receiver that holds peers to account for over-limit messages uses [`decode_pex_frame`],
+/// which also tells which torrent such a message was for.
 pub fn decode_pex(buf: &mut BytesMut) -> Result<Option<PexMessage>, WireError> {
+    match decode_pex_frame(buf)? {
+        None => Ok(None),
+        Some(PexFrame::Message(message)) => Ok(Some(message)),
+        Some(PexFrame::OverLimit { error, .. }) => Err(error),
+    }
+}
+
+/// A received PEX frame that decoded: a message within every limit, or one that broke a limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PexFrame {
+    /// Within every limit ([`PexMessage::check`] passed).
+    Message(PexMessage),
+    /// Well-formed, but over a limit (more than [`PEX_MAX_ADDED`] added or
+    /// [`PEX_MAX_DROPPED`] dropped peers, more than [`PEX_MAX_ADDRS_PER_PEER`] addresses for one
+    /// peer, or an id or address of the wrong length). Nothing of it is kept but the torrent it
+    /// was for and the limit it broke (`error`, the first found), so the receiver can hold the
+    /// sender to account in that torrent.
+    OverLimit {
+        info_hash: InfoHash,
+        error: WireError,
+    },
+}
+
+/// [`decode_pex`], but a well-formed message over a limit comes back as
+/// [`PexFrame::OverLimit`] with its info-hash instead of as an error. `Err` means the frame
+/// was too large, undecodable, or had trailing bytes: there is no telling what it was for.
+/// Over-limit lists cost no more than their bytes in the frame: at most the limit's number of
+/// items is kept while decoding, the rest only counted.
+pub fn decode_pex_frame(buf: &mut BytesMut) -> Result<Option<PexFrame>, WireError> {
     let Some(len) = complete_frame_len(buf, PEX_MAX_FRAME_LEN)? else {
         return Ok(None);
     };
     let total = LEN_PREFIX_LEN + len;
-    let message = decode_payload(&buf[LEN_PREFIX_LEN..total]);
+    let frame = decode_payload(&buf[LEN_PREFIX_LEN..total]);
     buf.advance(total);
-    message.map(Some)
+    frame.map(Some)
 }
 
-fn decode_payload(payload: &[u8]) -> Result<PexMessage, WireError> {
+fn decode_payload(payload: &[u8]) -> Result<PexFrame, WireError> {
     let (value, used): (PexIn<'_>, usize) =
         bincode::serde::borrow_decode_from_slice(payload, CONFIG)
             .map_err(|err| malformed(payload, &err, PEX_MAX_FRAME_LEN))?;
@@ -216,7 +248,11 @@ fn decode_payload(payload: &[u8]) -> Result<PexMessage, WireError> {
             extra: payload.len() - used,
         });
     }
-    value.into_message()
+    let info_hash = InfoHash(value.info_hash);
+    Ok(match value.into_message() {
+        Ok(message) => PexFrame::Message(message),
+        Err(error) => PexFrame::OverLimit { info_hash, error },
+    })
 }
 
 /// Serde for [`InfoHash`] (which has none): its 20 bytes as a fixed-size array.

@@ -57,28 +57,17 @@ fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeError> {
 pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
     let mut swarm = build_swarm(&config)?;
     let peer_id = *swarm.local_peer_id();
-    let mut pending = Vec::new();
-    for addr in &config.listen {
-        ensure_port_free(addr)?;
-        let id = swarm
-            .listen_on(addr.clone())
-            .map_err(|e| NodeError::Listen {
-                addr: addr.to_string(),
-                reason: e.to_string(),
-            })?;
-        pending.push((id, addr.clone()));
-    }
-    let listen_addrs = wait_for_listeners(&mut swarm, pending).await?;
-    let control = swarm.behaviour().streams.new_control();
-    let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
-    let (events, _) = broadcast::channel(EVENT_QUEUE);
-    let banned = Arc::new(RwLock::new(HashSet::new()));
-    let addresses = AddressBook::default();
+    let listen_addrs = listen(&mut swarm, &config.listen).await?;
     for address in &listen_addrs {
         // Provider records and identify carry the addresses we confirm; on a LAN or
         // loopback testnet the listen addresses are the ones to reach us on.
         swarm.add_external_address(address.clone());
     }
+    let control = swarm.behaviour().streams.new_control();
+    let (commands, inbox) = mpsc::channel(COMMAND_QUEUE);
+    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let banned = Arc::new(RwLock::new(HashSet::new()));
+    let addresses = AddressBook::default();
     let mut host = Host {
         swarm,
         events: events.clone(),
@@ -88,30 +77,18 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         dht: Dht::new(&config.dht),
     };
     host.dht.join(&mut host.swarm);
-    let span = info_span!("node", %peer_id);
-    let bucket = |rate: Option<Rate>| {
-        rate.map(|r| {
-            Arc::new(Mutex::new(TokenBucket::new(
-                r,
-                r.0 / 4,
-                std::time::Instant::now(),
-            )))
-        })
-    };
-    let limits = Limits {
-        upload: bucket(config.upload_limit),
-        download: bucket(config.download_limit),
-    };
+    let limits = rate_limits(&config);
     let router = Router::default();
-    let host_task = tokio::spawn(host.run(inbox).instrument(span.clone()));
-    let acceptor = tokio::spawn(
-        streams::accept_loop(control.clone(), router.clone(), limits.clone())
-            .instrument(span.clone()),
-    );
-    let pex_acceptor =
-        tokio::spawn(pex::accept_loop(control.clone(), router.clone()).instrument(span.clone()));
-    let metadata_acceptor =
-        tokio::spawn(metadata::accept_loop(control.clone(), router.clone()).instrument(span));
+    let span = info_span!("node", %peer_id);
+    let tasks = vec![
+        tokio::spawn(host.run(inbox).instrument(span.clone())),
+        tokio::spawn(
+            streams::accept_loop(control.clone(), router.clone(), limits.clone())
+                .instrument(span.clone()),
+        ),
+        tokio::spawn(pex::accept_loop(control.clone(), router.clone()).instrument(span.clone())),
+        tokio::spawn(metadata::accept_loop(control.clone(), router.clone()).instrument(span)),
+    ];
     Ok(NodeHandle {
         peer_id,
         listen_addrs,
@@ -129,13 +106,44 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         corrupt_uploads: config.corrupt_uploads,
         tracker_backoff: config.tracker_backoff,
         torrents: Arc::new(RwLock::new(Vec::new())),
-        tasks: Arc::new(tokio::sync::Mutex::new(vec![
-            host_task,
-            acceptor,
-            pex_acceptor,
-            metadata_acceptor,
-        ])),
+        tasks: Arc::new(tokio::sync::Mutex::new(tasks)),
     })
+}
+
+/// Listens on every address and waits until each listener reports the address it got.
+async fn listen(
+    swarm: &mut Swarm<Behaviour>,
+    addresses: &[Multiaddr],
+) -> Result<Vec<Multiaddr>, NodeError> {
+    let mut pending = Vec::new();
+    for addr in addresses {
+        ensure_port_free(addr)?;
+        let id = swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NodeError::Listen {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
+        pending.push((id, addr.clone()));
+    }
+    wait_for_listeners(swarm, pending).await
+}
+
+/// The node-wide upload and download caps, as token buckets shared by every stream.
+fn rate_limits(config: &NodeConfig) -> Limits {
+    let bucket = |rate: Option<Rate>| {
+        rate.map(|r| {
+            Arc::new(Mutex::new(TokenBucket::new(
+                r,
+                r.0 / 4,
+                std::time::Instant::now(),
+            )))
+        })
+    };
+    Limits {
+        upload: bucket(config.upload_limit),
+        download: bucket(config.download_limit),
+    }
 }
 
 /// libp2p-tcp sets SO_REUSEPORT on every listener, so a second process asking for a port that

@@ -9,7 +9,6 @@ use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 use shoal_metainfo::InfoHash;
 use shoal_swarm::PexVerdict;
-use shoal_wire::PexMessage;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
@@ -31,7 +30,7 @@ const PEX_QUEUE: usize = 64;
 /// An address a tracker returned is not dialed again within this time.
 const TRACKER_REDIAL: Duration = Duration::from_secs(5 * 60);
 
-pub(crate) type PexInbox = mpsc::Receiver<(PeerId, PexMessage)>;
+pub(crate) type PexInbox = mpsc::Receiver<(PeerId, pex::Received)>;
 
 /// The torrent's PEX inbox; with PEX off nothing is routed to it.
 pub(super) fn pex_inbox(node: &NodeHandle, info_hash: InfoHash, enabled: bool) -> PexInbox {
@@ -167,39 +166,35 @@ impl Session {
         }
     }
 
-    /// A PEX message from a peer: rate-checked, validated, and its new peers dialed.
-    pub(super) fn on_pex(&mut self, from: PeerId, message: PexMessage) {
+    /// A PEX message from a peer: rate-checked, size-checked, and its new peers dialed.
+    pub(super) fn on_pex(&mut self, from: PeerId, received: pex::Received) {
         let Some(pex) = &mut self.pex else { return };
-        let verdict = pex.on_received(
-            &from,
-            message.added.len(),
-            message.dropped.len(),
-            Instant::now(),
-        );
+        let now = Instant::now();
+        let (verdict, message) = match received {
+            pex::Received::Message(message) => (pex.on_received(&from, now), Some(message)),
+            pex::Received::Oversized(error) => {
+                debug!(peer = %from, %error, "PEX message over the limits");
+                (pex.on_oversized(&from, now), None)
+            }
+        };
         match verdict {
             PexVerdict::Accept => {}
             PexVerdict::Throttle => {
-                debug!(peer = %from, "ignored a PEX message over the limits");
+                debug!(peer = %from, "ignored a PEX message that broke the rules");
                 return;
             }
             PexVerdict::Drop => {
-                self.drop_for_pex(from, "PEX messages over the limits, repeatedly".into());
-                return;
-            }
-        }
-        let records: Result<Vec<_>, String> = message.added.iter().map(pex::parse_peer).collect();
-        let records = match records {
-            Ok(records) => records,
-            Err(reason) => {
+                let reason = "its PEX messages broke the rules too often".to_owned();
                 self.drop_for_pex(from, reason);
                 return;
             }
-        };
-        for (peer, addresses) in records {
+        }
+        let Some(message) = message else { return };
+        for (peer, addresses) in pex::dialable(&from, &message) {
             if self.peers.len() >= MAX_PEERS {
                 break;
             }
-            if self.node.is_banned(&peer) || addresses.is_empty() {
+            if self.node.is_banned(&peer) {
                 continue;
             }
             self.dial(Target::Peer(peer, addresses), PeerSource::Pex);

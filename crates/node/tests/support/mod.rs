@@ -85,3 +85,111 @@ pub async fn fetch(node: &NodeHandle, torrent: &Torrent, dir: &Path) -> TorrentH
         .await
         .expect("leecher adds the torrent")
 }
+
+/// A bare libp2p host (TCP, Noise, Yamux, raw streams, nothing else) on 127.0.0.1: it speaks
+/// only what the test makes it speak, to play a peer that breaks shoal's protocols where a
+/// shoal node never would.
+pub struct RawPeer {
+    pub peer_id: libp2p::PeerId,
+    /// Where it listens, ending in `/p2p/<peer id>`.
+    pub address: libp2p::Multiaddr,
+    pub control: libp2p_stream::Control,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RawPeer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn raw_peer() -> RawPeer {
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .expect("transport")
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())
+        .expect("behaviour")
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    swarm
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .expect("listens");
+    let listening = async {
+        loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                return address;
+            }
+        }
+    };
+    let address = tokio::time::timeout(Duration::from_secs(10), listening)
+        .await
+        .expect("listening in time");
+    let peer_id = *swarm.local_peer_id();
+    let control = swarm.behaviour().new_control();
+    let task = tokio::spawn(async move {
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    RawPeer {
+        peer_id,
+        address: address.with_p2p(peer_id).unwrap(),
+        control,
+        task,
+    }
+}
+
+/// A node on a runtime of its own, so that a test can kill it as kill -9 would: every task
+/// dropped where it stands, no torrent stopped, no goodbye; the OS closes its sockets.
+pub struct KillableNode {
+    pub node: NodeHandle,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl KillableNode {
+    pub fn kill(mut self) {
+        self.stop_runtime();
+    }
+
+    fn stop_runtime(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Drop for KillableNode {
+    fn drop(&mut self) {
+        self.stop_runtime();
+    }
+}
+
+pub async fn killable_node(
+    dir: &Path,
+    name: &str,
+    edit: impl FnOnce(&mut NodeConfig),
+) -> KillableNode {
+    let mut config = NodeConfig::loopback(dir.join(name).join("data"));
+    edit(&mut config);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("a runtime for the node");
+    let node = runtime
+        .spawn(shoal_node::start(config))
+        .await
+        .expect("start did not panic")
+        .expect("node starts");
+    KillableNode {
+        node,
+        runtime: Some(runtime),
+    }
+}

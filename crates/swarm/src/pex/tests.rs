@@ -23,6 +23,7 @@ fn defaults() {
     assert_eq!(c.first_delay, 5 * SEC);
     assert_eq!(c.min_receive_gap, 45 * SEC);
     assert_eq!(c.max_violations, 3);
+    assert_eq!(c.violation_window, 600 * SEC);
 }
 
 #[test]
@@ -180,17 +181,14 @@ fn a_second_message_within_45_s_is_throttled_then_dropped() {
     let t0 = Instant::now();
     let mut pex = state();
     pex.peer_connected(1, t0);
-    assert_eq!(pex.on_received(&1, 10, 0, t0 + SEC), PexVerdict::Accept);
+    assert_eq!(pex.on_received(&1, t0 + SEC), PexVerdict::Accept);
     // Too soon, three times: throttled (still measured from the accepted one).
     for i in 2..=4 {
-        assert_eq!(
-            pex.on_received(&1, 1, 0, t0 + i * SEC),
-            PexVerdict::Throttle
-        );
+        assert_eq!(pex.on_received(&1, t0 + i * SEC), PexVerdict::Throttle);
     }
     // After the gap: accepted again, but the violations are remembered.
-    assert_eq!(pex.on_received(&1, 1, 0, t0 + 46 * SEC), PexVerdict::Accept);
-    assert_eq!(pex.on_received(&1, 1, 0, t0 + 47 * SEC), PexVerdict::Drop);
+    assert_eq!(pex.on_received(&1, t0 + 46 * SEC), PexVerdict::Accept);
+    assert_eq!(pex.on_received(&1, t0 + 47 * SEC), PexVerdict::Drop);
     assert_eq!(
         pex.stats(),
         PexStats {
@@ -208,44 +206,84 @@ fn exactly_the_gap_is_accepted() {
     let t0 = Instant::now();
     let mut pex = state();
     pex.peer_connected(1, t0);
-    assert_eq!(pex.on_received(&1, 0, 0, t0), PexVerdict::Accept);
-    assert_eq!(pex.on_received(&1, 0, 0, t0 + 45 * SEC), PexVerdict::Accept);
+    assert_eq!(pex.on_received(&1, t0), PexVerdict::Accept);
+    assert_eq!(pex.on_received(&1, t0 + 45 * SEC), PexVerdict::Accept);
     assert_eq!(
-        pex.on_received(&1, 0, 0, t0 + 90 * SEC - Duration::from_millis(1)),
+        pex.on_received(&1, t0 + 90 * SEC - Duration::from_millis(1)),
         PexVerdict::Throttle
     );
 }
 
 #[test]
-fn over_limit_counts_are_violations() {
+fn oversized_messages_are_violations_whenever_they_come() {
     let t0 = Instant::now();
-    let config = PexConfig {
-        max_violations: 1,
-        ..PexConfig::default()
-    };
-    let mut pex = PexState::new(config);
+    let mut pex = state();
     pex.peer_connected(1, t0);
-    assert_eq!(pex.on_received(&1, 51, 0, t0), PexVerdict::Throttle);
-    assert_eq!(pex.on_received(&1, 0, 51, t0 + 100 * SEC), PexVerdict::Drop);
+    // Far apart, so only the size counts: ignored three times, dropped the fourth.
+    for i in 0..3 {
+        assert_eq!(
+            pex.on_oversized(&1, t0 + i * 100 * SEC),
+            PexVerdict::Throttle
+        );
+    }
+    assert_eq!(pex.on_oversized(&1, t0 + 300 * SEC), PexVerdict::Drop);
+    assert_eq!(
+        pex.stats(),
+        PexStats {
+            received: 4,
+            oversized: 4,
+            throttled: 3,
+            dropped_peers: 1,
+            ..PexStats::default()
+        }
+    );
 
+    // An oversized message is not the peer's message of the minute: a good one may follow.
     pex.peer_connected(2, t0);
-    assert_eq!(pex.on_received(&2, 50, 50, t0), PexVerdict::Accept);
+    assert_eq!(pex.on_oversized(&2, t0), PexVerdict::Throttle);
+    assert_eq!(pex.on_received(&2, t0 + SEC), PexVerdict::Accept);
+    // Both kinds of violation add up.
+    assert_eq!(pex.on_received(&2, t0 + 2 * SEC), PexVerdict::Throttle);
+    assert_eq!(pex.on_oversized(&2, t0 + 3 * SEC), PexVerdict::Throttle);
+    assert_eq!(pex.on_received(&2, t0 + 4 * SEC), PexVerdict::Drop);
+}
+
+#[test]
+fn violations_older_than_the_window_are_forgiven() {
+    let t0 = Instant::now();
+    let window = PexConfig::default().violation_window;
+    assert_eq!(window, 600 * SEC);
+    let mut pex = state();
+    pex.peer_connected(1, t0);
+    for i in 0..3 {
+        assert_eq!(pex.on_oversized(&1, t0 + i * SEC), PexVerdict::Throttle);
+    }
+    // The first has left the window when the fourth comes: three in the window, throttled.
+    assert_eq!(pex.on_oversized(&1, t0 + window), PexVerdict::Throttle);
+    // Much later, a fresh slate: three more are only throttled ...
+    let later = t0 + 3 * window;
+    for i in 0..3 {
+        assert_eq!(pex.on_oversized(&1, later + i * SEC), PexVerdict::Throttle);
+    }
+    // ... and the fourth within one window drops the peer.
+    assert_eq!(pex.on_oversized(&1, later + window - SEC), PexVerdict::Drop);
 }
 
 #[test]
 fn unknown_peers_are_throttled_and_disconnect_forgets() {
     let t0 = Instant::now();
     let mut pex = state();
-    assert_eq!(pex.on_received(&9, 1, 1, t0), PexVerdict::Throttle);
+    assert_eq!(pex.on_received(&9, t0), PexVerdict::Throttle);
+    assert_eq!(pex.on_oversized(&9, t0), PexVerdict::Throttle);
     pex.peer_connected(9, t0);
     assert!(pex.is_connected(&9));
-    assert_eq!(pex.on_received(&9, 1, 1, t0), PexVerdict::Accept);
+    assert_eq!(pex.on_received(&9, t0), PexVerdict::Accept);
     pex.peer_disconnected(&9);
     assert_eq!(pex.next_due(), None);
-    assert_eq!(pex.on_received(&9, 1, 1, t0 + SEC), PexVerdict::Throttle);
+    assert_eq!(pex.on_received(&9, t0 + SEC), PexVerdict::Throttle);
     // A new connection starts with a clean slate.
     pex.peer_connected(9, t0 + 2 * SEC);
-    assert_eq!(pex.on_received(&9, 1, 1, t0 + 3 * SEC), PexVerdict::Accept);
+    assert_eq!(pex.on_received(&9, t0 + 3 * SEC), PexVerdict::Accept);
 }
 
 #[test]

@@ -270,3 +270,34 @@ fn truncated_and_empty_payloads_are_malformed() {
         assert!(err.to_string().contains("ends in the middle"), "{err}");
     }
 }
+
+#[test]
+fn an_over_limit_message_still_names_its_torrent() {
+    let base = &messages()[1];
+    let too_many = PexMessage {
+        dropped: vec![vec![1]; PEX_MAX_DROPPED + 1],
+        ..base.clone()
+    };
+    let mut long_addr = base.clone();
+    long_addr.added[0].addrs[0] = vec![0; PEX_MAX_ADDR_LEN + 1];
+    for message in [too_many, long_addr] {
+        let expected = message.check().unwrap_err();
+        let mut buf = frame(&unchecked_payload(&message));
+        assert_eq!(
+            decode_pex_frame(&mut buf),
+            Ok(Some(PexFrame::OverLimit {
+                info_hash: message.info_hash,
+                error: expected,
+            }))
+        );
+        assert!(buf.is_empty());
+    }
+    // Within the limits it is the message; garbage has no torrent to name.
+    let mut buf = encoded(base);
+    assert_eq!(
+        decode_pex_frame(&mut buf),
+        Ok(Some(PexFrame::Message(base.clone())))
+    );
+    let err = decode_pex_frame(&mut frame(&[1, 2, 3])).unwrap_err();
+    assert!(matches!(err, WireError::Malformed { .. }), "{err}");
+}

@@ -1,0 +1,111 @@
+//! Command-line options of the benchmark.
+
+use std::time::Duration;
+
+/// What to run; see the crate documentation in `main.rs` for each option.
+#[derive(Debug, Clone)]
+pub struct Args {
+    pub nodes: usize,
+    pub batch: usize,
+    pub min_routing: usize,
+    pub providers: usize,
+    pub lookups: usize,
+    pub concurrency: usize,
+    pub magnets: usize,
+    pub settle: Duration,
+    pub announce: Duration,
+    pub timeout: Duration,
+    pub seed: u64,
+    /// Per-node connection cap (`NodeConfig::max_connections`); `None`: fit the fd limit.
+    pub max_connections: Option<u32>,
+    /// `NodeConfig::idle_connection_timeout`; `None`: the node's default.
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Self {
+            nodes: 200,
+            batch: 20,
+            min_routing: 10,
+            providers: 5,
+            lookups: 200,
+            concurrency: 10,
+            magnets: 10,
+            settle: Duration::from_secs(5),
+            announce: Duration::from_secs(2),
+            timeout: Duration::from_secs(300),
+            seed: 0x5eed_0d47,
+            max_connections: None,
+            idle_timeout: None,
+        }
+    }
+}
+
+const FLAGS: [&str; 13] = [
+    "--nodes",
+    "--batch",
+    "--min-routing",
+    "--providers",
+    "--lookups",
+    "--concurrency",
+    "--magnets",
+    "--settle-s",
+    "--announce-s",
+    "--timeout-s",
+    "--seed",
+    "--max-connections",
+    "--idle-timeout-s",
+];
+
+impl Args {
+    /// The process arguments: `--flag N` or `--flag=N`; anything else (cargo passes
+    /// `--bench`) is ignored.
+    pub fn parse() -> Self {
+        let mut args = Self::default();
+        let all: Vec<String> = std::env::args().skip(1).collect();
+        let mut i = 0;
+        while i < all.len() {
+            let (flag, inline) = match all[i].split_once('=') {
+                Some((f, v)) => (f.to_owned(), Some(v.to_owned())),
+                None => (all[i].clone(), None),
+            };
+            i += 1;
+            if !FLAGS.contains(&flag.as_str()) {
+                continue;
+            }
+            let value = match inline {
+                Some(v) => v,
+                None => {
+                    i += 1;
+                    all.get(i - 1).cloned().unwrap_or_default()
+                }
+            };
+            match value.parse::<u64>() {
+                Ok(n) => args.set(&flag, n),
+                Err(_) => eprintln!("ignoring {flag} {value:?}: not a number"),
+            }
+        }
+        args
+    }
+
+    fn set(&mut self, flag: &str, n: u64) {
+        let count = usize::try_from(n).unwrap_or(usize::MAX);
+        let secs = Duration::from_secs(n);
+        match flag {
+            "--nodes" => self.nodes = count.max(2),
+            "--batch" => self.batch = count.max(1),
+            "--min-routing" => self.min_routing = count,
+            "--providers" => self.providers = count.max(1),
+            "--lookups" => self.lookups = count,
+            "--concurrency" => self.concurrency = count.max(1),
+            "--magnets" => self.magnets = count,
+            "--settle-s" => self.settle = secs,
+            "--announce-s" => self.announce = secs,
+            "--timeout-s" => self.timeout = secs,
+            "--max-connections" => self.max_connections = u32::try_from(n).ok(),
+            "--idle-timeout-s" => self.idle_timeout = Some(secs),
+            _ => self.seed = n,
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The DHT at scale: a few hundred real nodes in one process on 127.0.0.1 (issue 4's
+//! performance figures).
+//!
+//! ```text
+//! cargo bench -p shoal-node --bench dht                    # 200 nodes: the figures
+//! cargo bench -p shoal-node --bench dht -- --nodes 20      # a quick smoke run
+//! RUST_LOG=shoal_node=debug cargo bench -p shoal-node --bench dht -- --nodes 50
+//! ```
+//!
+//! Steps, each printed as it goes:
+//! 1. forming: node 0 is the bootstrap node, the others join through it (started in batches),
+//!    until every routing table holds `--min-routing` peers;
+//! 2. memory per idle DHT node: VmRSS growth divided by the node count, after `--settle-s`
+//!    idle seconds and before any torrent is added;
+//! 3. provider lookups: `--providers` nodes seed a torrent each; other nodes look them up:
+//!    time from `find_providers` to the first provider (connected, so ready to fetch from),
+//!    and whether the expected provider arrived;
+//! 4. magnet links, as `shoal get MAGNET --bootstrap ADDR` does them: a fresh node joins
+//!    through node 0 and fetches a link with only the info-hash; time from starting the node
+//!    to the first verified piece.
+//!
+//! At the end it prints exactly the four figures, labelled (lookup latency p50/p99, lookup
+//! success rate, magnet to first verified byte, memory per idle DHT node), then a one-line
+//! summary ending in `status=OK|FAIL`. FAIL means a lookup or magnet link failed or a step
+//! timed out; missed latency targets (100 % success, p99 lookup < 500 ms, first byte < 1 s)
+//! are listed in `missed=`.
+//!
+//! Options: `--nodes N` (200), `--batch N` (20), `--min-routing N` (10), `--providers N` (5),
+//! `--lookups N` (200), `--concurrency N` (10), `--magnets N` (10), `--settle-s S` (5),
+//! `--announce-s S` (2), `--timeout-s S` (300), `--seed N`, `--max-connections N`,
+//! `--idle-timeout-s S`. Unknown arguments (cargo passes `--bench`) are ignored. Both ends of
+//! every loopback connection live in this process: with 200 nodes, run under
+//! `ulimit -n 65536` if the limit printed at the start is low.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod args;
+mod lookups;
+mod magnets;
+mod network;
+mod report;
+mod system;
+
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use args::Args;
+use lookups::{Content, Rng, look_up, make_content, provide};
+use network::{Bench, form, measure_idle, shut_down};
+use report::Summary;
+
+fn main() {
+    let mut args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    if args.max_connections.is_none() {
+        args.max_connections = system::connection_cap_for_fd_limit(args.nodes);
+    }
+    let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    println!("{args:?}, {cores} worker threads");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(cores)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let bench = Arc::new(Bench {
+        summary: Arc::new(Mutex::new(Summary {
+            nodes: args.nodes,
+            ..Summary::default()
+        })),
+        args,
+        t0: Instant::now(),
+        root: tmp.path().to_owned(),
+        live: Arc::new(Mutex::new(Vec::new())),
+    });
+    runtime.block_on(run_within_timeout(bench.clone()));
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    let summary = bench.summary.lock().expect("summary");
+    summary.print();
+    // Exit explicitly: nothing left to wait for.
+    std::process::exit(i32::from(!summary.ok()));
+}
+
+/// The run, bounded by `--timeout-s`; after a timeout, the nodes still up are stopped briefly.
+async fn run_within_timeout(bench: Arc<Bench>) {
+    let timeout = bench.args.timeout;
+    let mut task = tokio::spawn(run(bench.clone()));
+    let why = match tokio::time::timeout(timeout, &mut task).await {
+        Ok(Ok(())) => return,
+        Ok(Err(e)) => format!("panicked: {e}"),
+        Err(_) => {
+            task.abort();
+            format!("overall timeout after {timeout:?}")
+        }
+    };
+    let step = bench.summary.lock().expect("summary").step.clone();
+    println!("THE RUN DID NOT FINISH during step {step}: {why}");
+    bench.record(|s| s.timed_out = Some(step));
+    let _ = tokio::time::timeout(Duration::from_secs(15), shut_down(&bench)).await;
+}
+
+async fn run(bench: Arc<Bench>) {
+    let n = bench.args.nodes;
+    let p = bench.args.providers.min(n - 1);
+    // The content first (1.25 MiB by default), so that it is in the memory baseline.
+    let contents: Vec<Arc<Content>> = (0..p)
+        .map(|k| Arc::new(make_content(&bench.root, k, bench.args.seed)))
+        .collect();
+    bench.step("form");
+    let rss_before = system::proc_status_kib("VmRSS:");
+    let nodes = form(&bench).await;
+    bench.step("idle");
+    measure_idle(&bench, &nodes, rss_before).await;
+
+    bench.step("provide");
+    let mut rng = Rng(bench.args.seed | 1);
+    let mut order: Vec<usize> = (1..n).collect();
+    rng.shuffle(&mut order);
+    let providers: Vec<usize> = order.drain(..p).collect();
+    // Lookers: everyone else, the bootstrap node included.
+    let mut lookers = order;
+    lookers.push(0);
+    let seeds = provide(&bench, &nodes, &providers, &contents).await;
+    bench.step("lookups");
+    look_up(&bench, &nodes, &lookers, &providers, &contents, &mut rng).await;
+
+    bench.step("magnets");
+    let bootstrap = nodes[0].listen_addrs()[0].clone();
+    magnets::fetch_magnets(&bench, &bootstrap, &contents).await;
+
+    bench.step("shutdown");
+    drop(seeds);
+    shut_down(&bench).await;
+}
