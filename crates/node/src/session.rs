@@ -14,22 +14,23 @@ use libp2p::{Multiaddr, PeerId};
 use shoal_metainfo::InfoHash;
 use shoal_storage::Storage;
 use shoal_swarm::{Action, Event, PeerKey, Torrent as Engine};
-use shoal_wire::{Block, BlockRef, Handshake, HaveState, Message, PROTOCOL_VERSION, Validator};
+use shoal_wire::{Block, BlockRef, HaveState, Message, Validator};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::disk::{Disk, Done, Job, Reply};
 use crate::host::{NodeEvent, NodeHandle};
-use crate::peers::{PeerInfo, PeerSource};
+use crate::peers::PeerSource;
 use crate::progress::{PeerStatus, TorrentProgress, TorrentStatus};
-use crate::streams::{self, Limits, PeerStream};
+use crate::streams::{Limits, PeerStream};
 
 mod discovery;
 mod links;
+mod peering;
 
 use discovery::{Lookup, PexInbox};
 pub(crate) use links::Conn;
-use links::{Outgoing, PeerLink, announced, read_loop, write_loop};
+use links::{Outgoing, PeerLink};
 
 /// Requests to a session from its [`crate::TorrentHandle`].
 pub(crate) enum TorrentCommand {
@@ -312,165 +313,6 @@ impl Session {
                 });
             }
             TorrentCommand::Stop(_) => {}
-        }
-    }
-
-    fn our_handshake(&self) -> Handshake {
-        Handshake {
-            version: PROTOCOL_VERSION,
-            info_hash: self.info_hash,
-            have: self.engine.handshake_have(),
-        }
-    }
-
-    /// Connects to a peer and opens a piece-exchange stream, in the background.
-    fn dial(&self, target: Target, source: PeerSource) {
-        if let Target::Peer(peer, _) = &target {
-            if self.keys.contains_key(peer) || *peer == self.node.peer_id() {
-                return;
-            }
-        }
-        let node = self.node.clone();
-        let handshake = self.our_handshake();
-        let limits = self.limits.clone();
-        let tx = self.input_tx.clone();
-        let known: Vec<PeerId> = self.keys.keys().copied().collect();
-        tokio::spawn(async move {
-            let result = async {
-                let peer = match target {
-                    Target::Address(address) => node.dial(address).await,
-                    Target::Peer(peer, addresses) => node.dial_peer(peer, addresses).await,
-                }
-                .map_err(|e| e.to_string())?;
-                if peer == node.peer_id() || known.contains(&peer) {
-                    return Err(format!("already connected to {peer}"));
-                }
-                let mut control = node.stream_control();
-                let sent = handshake.have.clone();
-                let stream = streams::open(&mut control, peer, handshake, &limits)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                Ok((stream, sent))
-            }
-            .await;
-            let _ = tx.send(Input::Dialed(Box::new(result), source));
-        });
-    }
-
-    /// A stream whose handshakes are read: settle duplicates, then hand the peer to the engine.
-    /// `sent` is the have-state our handshake carried, if we sent it already (outbound).
-    fn on_stream(&mut self, stream: PeerStream, source: PeerSource, sent: Option<HaveState>) {
-        if self.node.is_banned(&stream.peer) {
-            debug!(peer = %stream.peer, "refused a stream from a banned peer");
-            return;
-        }
-        // Dropping the stream closes it; the peer's other streams are not affected.
-        if let Err(e) = self.validator.check_handshake(&stream.handshake) {
-            info!(peer = %stream.peer, error = %e, "refused a peer's handshake");
-            return;
-        }
-        if let Some(&existing) = self.keys.get(&stream.peer) {
-            // Both sides opened at once: keep the stream opened by the smaller PeerId, so both
-            // ends make the same choice.
-            let ours_smaller = self.node.peer_id() < stream.peer;
-            let keep_new = stream.outbound == ours_smaller;
-            let old_outbound = self.peers.get(&existing).map(|l| l.outbound);
-            if !keep_new || old_outbound == Some(stream.outbound) {
-                return;
-            }
-            self.drop_peer(existing);
-            self.handle(Event::PeerDisconnected { peer: existing });
-        }
-        let conn = Conn {
-            key: self.key_of(stream.peer),
-            serial: self.next_serial,
-        };
-        self.next_serial += 1;
-        let PeerStream {
-            peer,
-            handshake,
-            outbound,
-            reader,
-            writer,
-        } = stream;
-        let (outbox, queue) = mpsc::unbounded_channel();
-        match sent {
-            // Our handshake went out when the stream opened; pieces verified since then
-            // reach the peer as Have messages.
-            Some(sent) => {
-                for piece in self.engine.have().ones().filter(|&p| !announced(&sent, p)) {
-                    let _ = outbox.send(Outgoing::Message(Message::Have(piece)));
-                }
-            }
-            None => {
-                let ours = Message::Handshake(self.our_handshake());
-                let _ = outbox.send(Outgoing::Message(ours));
-            }
-        }
-        let tx = self.input_tx.clone();
-        tokio::spawn(write_loop(conn, writer, queue, tx.clone()));
-        let messages = self.message_tx.clone();
-        let reader = tokio::spawn(read_loop(
-            conn,
-            reader,
-            self.validator.clone(),
-            messages,
-            tx,
-        ));
-        info!(%peer, ?source, "peer connected");
-        if let Some(pex) = &mut self.pex {
-            pex.peer_connected(peer, Instant::now());
-        }
-        let info = PeerInfo {
-            peer_id: peer,
-            source,
-        };
-        self.peers.insert(
-            conn.key,
-            PeerLink {
-                info,
-                serial: conn.serial,
-                outbound,
-                outbox,
-                reader,
-            },
-        );
-        self.keys.insert(peer, conn.key);
-        self.handle(Event::PeerConnected { peer: conn.key });
-        self.handle(Event::Message {
-            peer: conn.key,
-            message: Message::Handshake(handshake),
-        });
-    }
-
-    /// The engine's key for `peer`: the one it had before, if it was here already.
-    fn key_of(&mut self, peer: PeerId) -> PeerKey {
-        if let Some(&key) = self.identities.get(&peer) {
-            return key;
-        }
-        if self.identities.len() >= MAX_REMEMBERED_PEERS {
-            // Forget the peers that are gone (and what the engine held against them) rather
-            // than grow without bound on a torrent that has seen very many peers.
-            let connected = &self.keys;
-            self.identities.retain(|id, _| connected.contains_key(id));
-        }
-        let key = PeerKey(self.next_key);
-        self.next_key += 1;
-        self.identities.insert(peer, key);
-        key
-    }
-
-    fn drop_peer(&mut self, key: PeerKey) {
-        if let Some(link) = self.peers.remove(&key) {
-            link.reader.abort();
-            self.forget(&link.info.peer_id);
-        }
-    }
-
-    fn forget(&mut self, peer: &PeerId) {
-        self.keys.remove(peer);
-        if let Some(pex) = &mut self.pex {
-            pex.peer_disconnected(peer);
         }
     }
 
