@@ -20,7 +20,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::disk::{Disk, Done, Job, Reply};
 use crate::host::{NodeEvent, NodeHandle};
-use crate::peers::{PeerInfo, PeerSource};
+use crate::peers::{FoundPeers, PeerInfo, PeerSource};
 use crate::progress::{PeerStatus, TorrentProgress, TorrentStatus};
 use crate::streams::{self, Limits, PeerStream, StreamReader, StreamWriter};
 
@@ -104,6 +104,7 @@ pub(crate) struct Session {
     limits: Limits,
     peers: HashMap<PeerKey, PeerLink>,
     keys: HashMap<PeerId, PeerKey>,
+    found: FoundPeers,
     next_key: u64,
     input_tx: mpsc::UnboundedSender<Input>,
     message_tx: mpsc::Sender<(PeerKey, Message)>,
@@ -155,6 +156,7 @@ impl Session {
             limits,
             peers: HashMap::new(),
             keys: HashMap::new(),
+            found: FoundPeers::default(),
             next_key: 0,
             input_tx,
             message_tx,
@@ -291,6 +293,7 @@ impl Session {
                         .as_ref()
                         .map(|a| a.stats())
                         .unwrap_or_default(),
+                    found_by_source: self.found.counts(),
                 });
             }
             TorrentCommand::Stop(_) => {}
@@ -402,6 +405,7 @@ impl Session {
             },
         );
         self.keys.insert(peer, key);
+        self.found.record(source, peer);
         self.handle(Event::PeerConnected { peer: key });
         self.handle(Event::Message {
             peer: key,
