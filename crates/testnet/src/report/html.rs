@@ -125,9 +125,10 @@ fn nodes_table(o: &mut String, s: &Summary) {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         let content = match (n.content_ok, n.should_complete) {
-            (true, _) => "<span class=\"ok\">ok</span>",
-            (false, true) => "<span class=\"bad\">NOT ok</span>",
-            (false, false) => "–",
+            (Some(true), _) => "<span class=\"ok\">ok</span>",
+            (Some(false), true) => "<span class=\"bad\">NOT ok</span>",
+            (Some(false), false) => "–",
+            (None, _) => "not checked",
         };
         let _ = writeln!(
             o,
