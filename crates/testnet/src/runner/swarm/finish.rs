@@ -54,8 +54,7 @@ impl Swarm {
                 .map(|(i, copy)| (i, same_content(&original, &copy, &flag)))
                 .collect::<Vec<_>>()
         });
-        let before = interrupts.count();
-        let cut_at = if before >= 2 { before } else { before + 1 };
+        let cut_at = cut_check_at(interrupts.count());
         let checked = tokio::select! {
             checked = &mut task => checked,
             () = interrupts.reached(cut_at) => {
@@ -94,5 +93,28 @@ impl Swarm {
             nodes: self.nodes.iter().map(|n| n.record.clone()).collect(),
             faults: self.faults.clone(),
         }
+    }
+}
+
+/// The interrupt count that cuts the content check short, given the count when it starts: the
+/// next request, or at once if two were made already (the first ended the run, the second
+/// meant "do not wait").
+fn cut_check_at(before: u32) -> u32 {
+    if before >= 2 { before } else { before + 1 }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_check_is_cut_by_the_next_or_a_second_interrupt() {
+        use super::cut_check_at;
+        assert_eq!(
+            cut_check_at(0),
+            1,
+            "a run that ended by itself: the first Ctrl-C"
+        );
+        assert_eq!(cut_check_at(1), 2, "an interrupted run: the second Ctrl-C");
+        assert_eq!(cut_check_at(2), 2, "pressed twice already: at once");
+        assert_eq!(cut_check_at(5), 5);
     }
 }
