@@ -296,7 +296,7 @@ async fn tracker(args: TrackerArgs) -> Result<()> {
     };
     let server = shoal_tracker::TrackerServer::bind(config).await?;
     // Ctrl-C and SIGTERM stop it cleanly: private-mode totals are written one last time.
-    let stop = testnet::interrupted()?;
+    let stop = interrupted()?;
     emit(&format!("tracker {}\n", server.announce_url()))?;
     server.run(stop).await?;
     Ok(())
@@ -380,4 +380,28 @@ fn write_new_file(path: &Path, bytes: &[u8], force: bool) -> Result<()> {
         return Err(e).with_context(|| name.to_string());
     }
     Ok(())
+}
+
+/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so either stops a long-running command cleanly. The
+/// handlers are installed now, so a signal that comes early is not fatal either.
+#[cfg(unix)]
+fn interrupted() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle Ctrl-C")?;
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn interrupted() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    })
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use shoal_testnet::runner::{RunEvent, RunOptions, RunOutcome, Tick};
+use shoal_testnet::runner::{Interrupter, Interrupts, RunEvent, RunOptions, RunOutcome, Tick};
 use shoal_testnet::{Scenario, compare, run};
 use tokio::sync::mpsc::UnboundedReceiver;
 
@@ -28,7 +28,8 @@ enum TestnetCommand {
         #[arg(long, value_name = "DIR", default_value = "runs")]
         out: PathBuf,
         /// Run every node inside this process instead of one process per node (the tracker
-        /// stays a process; nodes cannot be paused)
+        /// stays a process; a kill aborts a node at once; scenarios that pause nodes are
+        /// refused)
         #[arg(long)]
         in_process: bool,
     },
@@ -62,35 +63,43 @@ async fn run_scenario(file: PathBuf, out: PathBuf, in_process: bool) -> Result<(
     options.in_process = in_process;
     let (events, received) = tokio::sync::mpsc::unbounded_channel();
     let view = tokio::spawn(live_view(received));
-    let stop = interrupted()?;
-    let outcome = run(&scenario, &options, events, stop).await;
+    let (interrupter, interrupts) = Interrupts::channel();
+    count_interrupts(interrupter)?;
+    let outcome = run(&scenario, &options, events, interrupts).await;
     let _ = view.await;
     let outcome = outcome.with_context(|| format!("running {}", file.display()))?;
     print_outcome(&outcome)
 }
 
-/// Resolves on Ctrl-C (SIGINT) or SIGTERM, so either stops the run cleanly. The handlers are
-/// installed now, before the run starts, so an early Ctrl-C is not fatal either.
+/// Counts every Ctrl-C (SIGINT) and SIGTERM for the run: the first ends it cleanly (every node
+/// killed, the report written), a second skips the content check. The handlers are installed
+/// now, before the run starts, and stay for good, so no Ctrl-C kills the runner before it has
+/// ended its nodes.
 #[cfg(unix)]
-pub(crate) fn interrupted() -> Result<impl std::future::Future<Output = ()>> {
+fn count_interrupts(interrupter: Interrupter) -> Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut int = signal(SignalKind::interrupt()).context("cannot handle Ctrl-C")?;
     let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    Ok(async move {
-        tokio::select! {
-            _ = int.recv() => {}
-            _ = term.recv() => {}
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                Some(()) = int.recv() => interrupter.interrupt(),
+                Some(()) = term.recv() => interrupter.interrupt(),
+                else => return,
+            }
         }
-    })
+    });
+    Ok(())
 }
 
 #[cfg(not(unix))]
-pub(crate) fn interrupted() -> Result<impl std::future::Future<Output = ()>> {
-    Ok(async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
+fn count_interrupts(interrupter: Interrupter) -> Result<()> {
+    tokio::spawn(async move {
+        while tokio::signal::ctrl_c().await.is_ok() {
+            interrupter.interrupt();
         }
-    })
+    });
+    Ok(())
 }
 
 fn print_outcome(outcome: &RunOutcome) -> Result<()> {
@@ -119,10 +128,18 @@ fn print_outcome(outcome: &RunOutcome) -> Result<()> {
         );
     }
     if !s.all_complete {
+        if !s.nodes.iter().any(|n| n.should_complete) {
+            bail!(
+                "no node was expected to complete: the scenario has no leechers or free-riders, \
+                 or every one of them left or was killed before completing"
+            );
+        }
         let bad: Vec<&str> = s
             .nodes
             .iter()
-            .filter(|n| n.should_complete && !(n.completed_s.is_some() && n.content_ok))
+            .filter(|n| {
+                n.should_complete && !(n.completed_s.is_some() && n.content_ok == Some(true))
+            })
             .map(|n| n.name.as_str())
             .collect();
         bail!(
@@ -133,8 +150,9 @@ fn print_outcome(outcome: &RunOutcome) -> Result<()> {
     Ok(())
 }
 
-/// Draws the run's progress on stderr: an overall bar, a bar per group, a status line and a
-/// printed line per fault.
+/// Draws the run's progress on stderr: an overall bar, a bar per group, a status line, and a
+/// line per fault and per node that completes (above the bars on a terminal, plain lines
+/// otherwise).
 async fn live_view(mut events: UnboundedReceiver<RunEvent>) {
     let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
     let say = |line: String| {
@@ -162,15 +180,22 @@ async fn live_view(mut events: UnboundedReceiver<RunEvent>) {
             )),
             RunEvent::Tick(tick) => draw_tick(&multi, &overall, &mut groups, &tick),
             RunEvent::FaultFired { t, what } => say(format!("{t:>7.1}s fault: {what}")),
-            RunEvent::NodeFinished { name, t } => {
-                if multi.is_hidden() {
-                    eprintln!("{t:>7.1}s {name} complete");
-                }
+            RunEvent::NodeFinished { name, t } => say(format!("{t:>7.1}s {name} complete")),
+            RunEvent::Finished {
+                t,
+                timed_out,
+                interrupted,
+            } => {
+                let how = match (interrupted, timed_out) {
+                    (true, _) => "interrupted",
+                    (false, true) => "timed out",
+                    (false, false) => "finished",
+                };
+                say(format!("{t:>7.1}s {how}; every node stopped"));
             }
-            RunEvent::Finished { t, timed_out } => {
-                let how = if timed_out { "timed out" } else { "finished" };
-                say(format!("{t:>7.1}s {how}; stopping every node"));
-            }
+            RunEvent::CheckingContent { nodes } => say(format!(
+                "comparing {nodes} nodes' downloads with the original (Ctrl-C to skip)"
+            )),
         }
     }
     for group in groups.values() {

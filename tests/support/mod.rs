@@ -7,6 +7,8 @@ use std::process::{Child, ChildStdout, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+pub mod testnet;
+
 /// The `shoal` binary built for these tests.
 pub fn shoal_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_shoal"))
@@ -38,6 +40,45 @@ pub fn shoal(dir: &Path, args: &[&str]) -> Run {
         .output()
         .expect("the shoal binary runs")
         .into()
+}
+
+/// Runs `shoal ARGS` in `dir` like [`shoal`], but kills it and fails the test if it has not
+/// exited after `limit`: a guard against a hang, not a measurement.
+pub fn shoal_within(dir: &Path, args: &[&str], limit: Duration) -> Run {
+    let mut child = Command::new(shoal_bin())
+        .args(args)
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the shoal binary runs");
+    let read_all = |mut pipe: Box<dyn std::io::Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = read_all(Box::new(child.stderr.take().expect("piped stderr")));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = stderr.join().unwrap_or_default();
+            panic!("shoal {args:?} did not exit within {limit:?}; stderr:\n{err}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    Run {
+        status: status.code().unwrap_or(-1),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    }
 }
 
 /// Runs `shoal ARGS` and returns stdout, failing the test with stderr if it did not succeed.
@@ -120,6 +161,23 @@ impl Running {
             let line = self.seen.last().map_or("", |l| l.trim_end());
             if let Some(rest) = line.strip_prefix(prefix) {
                 return rest.trim().to_owned();
+            }
+        }
+    }
+
+    /// What is left of its stdout, read to the end: call once it has exited. Fails the test
+    /// if stdout stays open for [`LINE_TIMEOUT`] (a child of it still holds it).
+    pub fn rest_of_stdout(&mut self) -> String {
+        let mut rest = String::new();
+        loop {
+            match self.lines.recv_timeout(LINE_TIMEOUT) {
+                Ok(line) => {
+                    // Lines keep their newline.
+                    rest.push_str(&line);
+                    self.seen.push(line);
+                }
+                Err(RecvTimeoutError::Disconnected) => return rest,
+                Err(RecvTimeoutError::Timeout) => self.fail("stdout never ended"),
             }
         }
     }

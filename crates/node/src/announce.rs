@@ -94,6 +94,14 @@ impl Announcer {
     }
 }
 
+/// Dropped without [`Announcer::stop`] (its torrent's task was aborted): no `stopped`
+/// announce, the task just ends.
+impl Drop for Announcer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// The TCP port the node listens on (what peers behind the tracker should dial).
 pub(crate) fn listen_port(node: &NodeHandle) -> u16 {
     node.listen_addrs()

@@ -306,6 +306,27 @@ impl NodeHandle {
         }
     }
 
+    /// Ends the node at once, the way `kill -9` ends a `shoal` process: every torrent's task
+    /// and every node task is aborted, and nothing says goodbye. No torrent is stopped, so its
+    /// trackers get no `stopped` announce and its resume state is not saved again (what was
+    /// saved before stays); connections drop with the host task. Testnets kill in-process
+    /// nodes with it; [`NodeHandle::shutdown`] is the clean way to stop.
+    pub fn abort(&self) {
+        let torrents: Vec<TorrentHandle> = self
+            .torrents
+            .write()
+            .map(|mut t| t.drain(..).collect())
+            .unwrap_or_default();
+        for torrent in &torrents {
+            torrent.abort();
+        }
+        match self.tasks.try_lock() {
+            Ok(mut tasks) => tasks.drain(..).for_each(|task| task.abort()),
+            // `shutdown` holds them and ends them itself.
+            Err(_) => debug!("abort during shutdown: the shutdown ends the node's tasks"),
+        }
+    }
+
     /// Starts seeding or fetching a torrent.
     pub async fn add_torrent(&self, add: AddTorrent) -> Result<TorrentHandle, NodeError> {
         let handle = torrent::add(self, add).await?;

@@ -139,6 +139,7 @@ fn torrent_json(info_hash: &str, status: &TorrentStatus) -> Value {
         "time_to_first_byte_ms": s.time_to_first_byte.map(|d| d.as_millis() as u64),
         "time_to_complete_ms": s.time_to_complete.map(|d| d.as_millis() as u64),
         "peers_by_source": peers_by_source(status),
+        "peers_found_by_source": found_by_source(status),
         "tracker": {
             "announces_ok": status.tracker.ok,
             "announces_failed": status.tracker.failed,
@@ -191,6 +192,16 @@ fn peers_by_source(status: &TorrentStatus) -> Value {
             .iter()
             .filter(|p| p.info.source == source)
             .count();
+        counts.insert(source.as_str().to_owned(), json!(n));
+    }
+    Value::Object(counts)
+}
+
+/// How many distinct peers each source found over the torrent's life.
+fn found_by_source(status: &TorrentStatus) -> Value {
+    let mut counts = serde_json::Map::new();
+    for source in PeerSource::ALL {
+        let n = status.found_by_source.get(&source).copied().unwrap_or(0);
         counts.insert(source.as_str().to_owned(), json!(n));
     }
     Value::Object(counts)

@@ -1,6 +1,8 @@
 //! Where peers come from. Every connected peer keeps the source that found it, so stats and
 //! testnets can tell which path (manual, incoming, DHT, PEX, tracker) found whom.
 
+use std::collections::{HashMap, HashSet};
+
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
 
@@ -46,6 +48,29 @@ pub struct PeerInfo {
     pub source: PeerSource,
 }
 
+/// Every distinct peer a torrent has connected to, per the source that found it: how many
+/// peers each path brought in over the torrent's life, where [`PeerInfo`] only says it for
+/// the peers connected now. A peer connected through two sources (say it dropped and PEX
+/// brought it back) counts under both.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FoundPeers {
+    by_source: HashMap<PeerSource, HashSet<PeerId>>,
+}
+
+impl FoundPeers {
+    pub(crate) fn record(&mut self, source: PeerSource, peer: PeerId) {
+        self.by_source.entry(source).or_default().insert(peer);
+    }
+
+    /// Distinct peers per source (sources that found none are absent).
+    pub(crate) fn counts(&self) -> HashMap<PeerSource, usize> {
+        self.by_source
+            .iter()
+            .map(|(source, peers)| (*source, peers.len()))
+            .collect()
+    }
+}
+
 /// A peer address as users and magnet links write it: a multiaddr (`/ip4/1.2.3.4/tcp/6881`,
 /// with or without `/p2p/<id>`), `IP:PORT`, or `HOST:PORT`.
 pub fn parse_peer_address(text: &str) -> Result<Multiaddr, String> {
@@ -75,6 +100,20 @@ pub fn parse_peer_address(text: &str) -> Result<Multiaddr, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn found_peers_are_distinct_per_source() {
+        let (a, b) = (PeerId::random(), PeerId::random());
+        let mut found = FoundPeers::default();
+        found.record(PeerSource::Tracker, a);
+        found.record(PeerSource::Tracker, a);
+        found.record(PeerSource::Tracker, b);
+        found.record(PeerSource::Pex, a);
+        let counts = found.counts();
+        assert_eq!(counts.get(&PeerSource::Tracker), Some(&2));
+        assert_eq!(counts.get(&PeerSource::Pex), Some(&1));
+        assert_eq!(counts.get(&PeerSource::Dht), None);
+    }
 
     #[test]
     fn peer_addresses_in_every_written_form() {

@@ -1,8 +1,10 @@
 //! What a torrent reports while it runs.
 
+use std::collections::HashMap;
+
 use shoal_swarm::{PeerSnapshot, PexStats, TorrentStats};
 
-use crate::peers::PeerInfo;
+use crate::peers::{PeerInfo, PeerSource};
 
 /// A cheap summary, republished after every change (a `watch` channel): progress bars and
 /// "wait until complete" read it.
@@ -51,4 +53,7 @@ pub struct TorrentStatus {
     pub pex: PexStats,
     /// Announces to the torrent's trackers: successes, failures, current back-off, last error.
     pub tracker: shoal_tracker::client::AnnounceStats,
+    /// Distinct peers ever connected, by the source that found them (a peer connected through
+    /// two sources over time counts under both); `peers` only has those connected now.
+    pub found_by_source: HashMap<PeerSource, usize>,
 }

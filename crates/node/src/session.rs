@@ -20,7 +20,7 @@ use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::disk::{Disk, Done, Job, Reply};
 use crate::host::{NodeEvent, NodeHandle};
-use crate::peers::PeerSource;
+use crate::peers::{FoundPeers, PeerSource};
 use crate::progress::{PeerStatus, TorrentProgress, TorrentStatus};
 use crate::streams::{Limits, PeerStream};
 
@@ -100,6 +100,8 @@ pub(crate) struct Session {
     keys: HashMap<PeerId, PeerKey>,
     /// Every key handed out, kept after the peer leaves so that it gets the same key again.
     identities: HashMap<PeerId, PeerKey>,
+    /// Distinct peers found by each source, for stats.
+    found: FoundPeers,
     next_key: u64,
     next_serial: u64,
     input_tx: mpsc::UnboundedSender<Input>,
@@ -153,6 +155,7 @@ impl Session {
             peers: HashMap::new(),
             keys: HashMap::new(),
             identities: HashMap::new(),
+            found: FoundPeers::default(),
             next_key: 0,
             next_serial: 0,
             input_tx,
@@ -310,6 +313,7 @@ impl Session {
                         .as_ref()
                         .map(|a| a.stats())
                         .unwrap_or_default(),
+                    found_by_source: self.found.counts(),
                 });
             }
             TorrentCommand::Stop(_) => {}

@@ -11,6 +11,7 @@ use shoal_storage::{OpenReport, Storage, StorageConfig};
 use shoal_swarm::{SwarmConfig, Torrent as Engine};
 use shoal_wire::Bitfield;
 use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
 
 use crate::error::NodeError;
 use crate::host::NodeHandle;
@@ -64,6 +65,8 @@ pub struct TorrentHandle {
     commands: mpsc::Sender<TorrentCommand>,
     progress: watch::Receiver<TorrentProgress>,
     open_report: OpenReport,
+    /// The torrent's task, for [`NodeHandle::abort`].
+    task: AbortHandle,
 }
 
 impl TorrentHandle {
@@ -122,6 +125,11 @@ impl TorrentHandle {
             .await
             .map_err(|_| NodeError::Stopped)?;
         answer.await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Ends the torrent's task at once, with none of what [`TorrentHandle::stop`] does.
+    pub(crate) fn abort(&self) {
+        self.task.abort();
     }
 
     /// Stops trading, closes every peer stream and saves the resume state.
@@ -204,7 +212,7 @@ pub(crate) async fn add(node: &NodeHandle, add: AddTorrent) -> Result<TorrentHan
         bytes::Bytes::from(add.torrent.info_bytes.clone()),
     );
     let router = node.router();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         session.run(inputs, streams, inbox).await;
         router.unregister(&info_hash);
     });
@@ -213,5 +221,6 @@ pub(crate) async fn add(node: &NodeHandle, add: AddTorrent) -> Result<TorrentHan
         commands,
         progress,
         open_report: opened.report,
+        task: task.abort_handle(),
     })
 }

@@ -261,3 +261,45 @@ async fn a_node_started_while_its_tracker_is_down_announces_once_it_is_up() {
     seeder.shutdown().await;
     tracker.kill().await;
 }
+
+/// `abort` ends a node like `kill -9`: its tracker never hears `stopped`, while a node that
+/// shuts down cleanly says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_aborted_node_leaves_without_a_stopped_announce() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = content(dir.path());
+    let seed_dir = dir.path().join("seed");
+    let tracker = Tracker::start().await;
+    let tracker_only = |c: &mut NodeConfig| {
+        c.dht.enabled = false;
+        c.pex = false;
+    };
+    let killed = node_with(dir.path(), "killed", tracker_only).await;
+    let stopped = node_with(dir.path(), "stopped", tracker_only).await;
+    let killed_torrent = add_with_tracker(&killed, &torrent, &seed_dir, &tracker.url).await;
+    add_with_tracker(&stopped, &torrent, &seed_dir, &tracker.url).await;
+    let seeders = || async {
+        client::scrape(&tracker.url, torrent.info_hash, Duration::from_secs(5))
+            .await
+            .unwrap()
+            .complete
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while seeders().await < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "both seeders never announced"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    killed.abort();
+    stopped.shutdown().await;
+    assert_eq!(seeders().await, 1, "only the clean shutdown said `stopped`");
+    assert!(
+        killed_torrent.status().await.is_err(),
+        "the torrent is gone"
+    );
+    assert!(killed.torrent_statuses().await.is_empty());
+    assert!(killed.connected_peers().await.is_err(), "the host is gone");
+    tracker.kill().await;
+}

@@ -153,6 +153,9 @@ async fn stats_are_served_as_json_and_prometheus_text() {
     assert!(t["peers"][0]["bytes_downloaded"].as_u64().unwrap() >= 300_000);
     assert_eq!(t["peers_by_source"]["manual"], 1);
     assert_eq!(t["peers_by_source"]["dht"], 0);
+    // Peers ever connected, per source: here the same one peer.
+    assert_eq!(t["peers_found_by_source"]["manual"], 1);
+    assert_eq!(t["peers_found_by_source"]["tracker"], 0);
     assert_eq!(t["pex"]["throttled"], 0);
     // b fetched, so it announced itself as a provider (no DHT peers to store it with yet).
     assert_eq!(stats["dht"]["enabled"], true);

@@ -1,9 +1,12 @@
 //! The content of a run: generated deterministically from the scenario's seed, hashed into a
-//! `.torrent`, linked into every seeder's directory and compared with what the nodes downloaded.
+//! `.torrent`, linked into every seeder's directory and compared byte for byte with what the
+//! nodes downloaded. Generating and comparing stop early when asked to (a `cancel` flag
+//! checked every 64 KiB); hashing, once started, runs to its end.
 
 use std::fs::File;
 use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use shoal_metainfo::{CreateOptions, Torrent, create_torrent};
 
@@ -32,6 +35,9 @@ pub enum ContentError {
         #[source]
         source: shoal_metainfo::MetainfoError,
     },
+    /// Generating the content was cancelled (the run was interrupted).
+    #[error("generating the content was cancelled")]
+    Cancelled,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ContentError + '_ {
@@ -73,11 +79,17 @@ pub fn file_sizes(size: u64, files: u32) -> Vec<u64> {
 
 /// Writes the content into `dir` (as `content` or `content/file-NNN.bin`) and its torrent as
 /// `dir/content.torrent`. The same seed always gives the same bytes and the same info-hash.
-pub fn prepare(dir: &Path, content: &Content, seed: u64) -> Result<PreparedContent, ContentError> {
+/// Setting `cancel` stops the writing within 64 KiB ([`ContentError::Cancelled`]).
+pub fn prepare(
+    dir: &Path,
+    content: &Content,
+    seed: u64,
+    cancel: &AtomicBool,
+) -> Result<PreparedContent, ContentError> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let path = dir.join(CONTENT_NAME);
     if content.files <= 1 {
-        write_random(&path, content.size, seed)?;
+        write_random(&path, content.size, seed, cancel)?;
     } else {
         std::fs::create_dir_all(&path).map_err(io_err(&path))?;
         for (i, len) in file_sizes(content.size, content.files)
@@ -85,7 +97,7 @@ pub fn prepare(dir: &Path, content: &Content, seed: u64) -> Result<PreparedConte
             .enumerate()
         {
             let file = path.join(format!("file-{i:03}.bin"));
-            write_random(&file, len, seed.wrapping_add(i as u64))?;
+            write_random(&file, len, seed.wrapping_add(i as u64), cancel)?;
         }
     }
     let options = CreateOptions {
@@ -110,12 +122,15 @@ pub fn prepare(dir: &Path, content: &Content, seed: u64) -> Result<PreparedConte
     })
 }
 
-fn write_random(path: &Path, len: u64, seed: u64) -> Result<(), ContentError> {
+fn write_random(path: &Path, len: u64, seed: u64, cancel: &AtomicBool) -> Result<(), ContentError> {
     let mut out = std::io::BufWriter::new(File::create(path).map_err(io_err(path))?);
     let mut rng = Xorshift::new(seed);
     let mut left = len;
     let mut chunk = vec![0u8; 1 << 16];
     while left > 0 {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(ContentError::Cancelled);
+        }
         let n = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
         rng.fill(&mut chunk[..n]);
         out.write_all(&chunk[..n]).map_err(io_err(path))?;
@@ -178,36 +193,44 @@ pub fn link_or_copy(src: &Path, dst: &Path) -> Result<(), ContentError> {
     Ok(())
 }
 
-/// Whether `copy` holds exactly the files of `original`, byte for byte. A missing file is
-/// `false`, not an error.
-pub fn same_content(original: &Path, copy: &Path) -> bool {
+/// Whether `copy` holds exactly the files of `original`, byte for byte: `Some(false)` when a
+/// file differs or cannot be read (a missing file is not an error), `None` when `cancel` was
+/// set before the answer was known.
+pub fn same_content(original: &Path, copy: &Path, cancel: &AtomicBool) -> Option<bool> {
     if original.is_dir() {
         let Ok(entries) = std::fs::read_dir(original) else {
-            return false;
+            return Some(false);
         };
-        return entries.flatten().all(|entry| {
+        for entry in entries.flatten() {
             let name = entry.file_name();
-            same_content(&original.join(&name), &copy.join(&name))
-        });
+            match same_content(&original.join(&name), &copy.join(&name), cancel) {
+                Some(true) => {}
+                other => return other,
+            }
+        }
+        return Some(true);
     }
-    same_file(original, copy).unwrap_or(false)
+    same_file(original, copy, cancel).unwrap_or(Some(false))
 }
 
-fn same_file(a: &Path, b: &Path) -> std::io::Result<bool> {
+fn same_file(a: &Path, b: &Path, cancel: &AtomicBool) -> std::io::Result<Option<bool>> {
     let (fa, fb) = (File::open(a)?, File::open(b)?);
     if fa.metadata()?.len() != fb.metadata()?.len() {
-        return Ok(false);
+        return Ok(Some(false));
     }
     let (mut ra, mut rb) = (BufReader::new(fa), BufReader::new(fb));
     let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
     loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let n = ra.read(&mut ba)?;
         if n == 0 {
-            return Ok(true);
+            return Ok(Some(true));
         }
         rb.read_exact(&mut bb[..n])?;
         if ba[..n] != bb[..n] {
-            return Ok(false);
+            return Ok(Some(false));
         }
     }
 }
@@ -242,19 +265,38 @@ mod tests {
             piece_length: Some(16384),
             files: 3,
         };
-        let a = prepare(&dir.path().join("a"), &spec, 7).unwrap();
-        let b = prepare(&dir.path().join("b"), &spec, 7).unwrap();
+        let go = AtomicBool::new(false);
+        let a = prepare(&dir.path().join("a"), &spec, 7, &go).unwrap();
+        let b = prepare(&dir.path().join("b"), &spec, 7, &go).unwrap();
         assert_eq!(a.torrent.info_hash, b.torrent.info_hash);
         assert_eq!(a.size, 100_000);
         assert_eq!(a.num_pieces, 7);
-        assert!(same_content(&a.path, &b.path));
+        assert_eq!(same_content(&a.path, &b.path, &go), Some(true));
         let linked = dir.path().join("linked");
         link_or_copy(&a.path, &linked).unwrap();
-        assert!(same_content(&a.path, &linked));
+        assert_eq!(same_content(&a.path, &linked, &go), Some(true));
         std::fs::remove_file(linked.join("file-001.bin")).unwrap();
         std::fs::write(linked.join("file-001.bin"), b"x").unwrap();
-        assert!(!same_content(&a.path, &linked));
-        assert!(!same_content(&a.path, &dir.path().join("missing")));
+        assert_eq!(same_content(&a.path, &linked, &go), Some(false));
+        let missing = dir.path().join("missing");
+        assert_eq!(same_content(&a.path, &missing, &go), Some(false));
         assert!(a.bare_magnet().starts_with("magnet:?xt=urn:btih:"));
+    }
+
+    #[test]
+    fn generating_and_comparing_stop_when_cancelled() {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = Content {
+            size: 1 << 20,
+            piece_length: None,
+            files: 1,
+        };
+        let stop = AtomicBool::new(true);
+        let error = prepare(&dir.path().join("a"), &spec, 1, &stop).unwrap_err();
+        assert!(matches!(error, ContentError::Cancelled), "{error}");
+        let go = AtomicBool::new(false);
+        let a = prepare(&dir.path().join("b"), &spec, 1, &go).unwrap();
+        assert_eq!(same_content(&a.path, &a.path, &stop), None);
+        assert_eq!(same_content(&a.path, &a.path, &go), Some(true));
     }
 }

@@ -160,7 +160,7 @@ mod tests {
             duplicate_bytes: 0,
             peers_by_source: Default::default(),
             bans: 0,
-            content_ok: false,
+            content_ok: None,
             upload_limit: up,
             download_limit: down,
             samples: vec![],

@@ -21,7 +21,7 @@ pub use compare::compare;
 pub use fluid::fluid_bound;
 pub use record::{FaultRecord, NodeRecord, RunRecord, Sample};
 pub use report::{ReportError, Summary};
-pub use runner::{RunError, RunEvent, RunOptions, RunOutcome, run};
+pub use runner::{Interrupter, Interrupts, RunError, RunEvent, RunOptions, RunOutcome, run};
 pub use scenario::{
     Content, DhtSpec, Discovery, Fault, FaultAction, Group, Leave, Role, Scenario, ScenarioError,
     TrackerSpec, Trigger,

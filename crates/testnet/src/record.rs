@@ -12,8 +12,8 @@ pub struct Sample {
     pub pieces: u32,
     pub bytes_up: u64,
     pub bytes_down: u64,
-    /// Connected peers by the source that found them (`manual`, `incoming`, `dht`, `pex`,
-    /// `tracker`).
+    /// Peers connected at that moment, by the source that found them (`manual`, `incoming`,
+    /// `dht`, `pex`, `tracker`).
     pub peers_by_source: BTreeMap<String, u32>,
 }
 
@@ -27,19 +27,26 @@ pub struct NodeRecord {
     pub role: String,
     /// Whether this node is expected to end with the whole content.
     pub should_complete: bool,
-    /// Seconds since the run started.
+    /// When its process was started, in seconds since the run started (for a node that never
+    /// started, when it was planned to).
     pub join_s: f64,
+    /// When it had every piece: when it added the torrent plus its own `time_to_complete_ms`
+    /// (see `Node::observe`); `None`: never.
     pub completed_s: Option<f64>,
     pub left_s: Option<f64>,
     pub bytes_up: u64,
     pub bytes_down: u64,
     pub duplicate_bytes: u64,
-    /// Peers ever seen by source (the highest count sampled per source).
+    /// Distinct peers it connected to over the run, by the source that found each (a peer
+    /// connected through two sources counts under both); from the node's
+    /// `peers_found_by_source`.
     pub peers_by_source: BTreeMap<String, u32>,
     /// Peers this node banned.
     pub bans: u32,
-    /// Its content, checked against the torrent's piece hashes at the end.
-    pub content_ok: bool,
+    /// At the end of the run its download directory was compared byte for byte with the
+    /// generated original: `Some(true)` the same, `Some(false)` not (or missing); `None` not
+    /// compared (it never started, or a second Ctrl-C cut the check short).
+    pub content_ok: Option<bool>,
     /// Upload cap in bytes per second, if any (for the fluid bound).
     pub upload_limit: Option<u64>,
     pub download_limit: Option<u64>,

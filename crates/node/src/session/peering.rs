@@ -141,6 +141,7 @@ impl Session {
             },
         );
         self.keys.insert(peer, conn.key);
+        self.found.record(source, peer);
         self.handle(Event::PeerConnected { peer: conn.key });
         self.handle(Event::Message {
             peer: conn.key,

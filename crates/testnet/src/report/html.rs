@@ -53,10 +53,17 @@ pub fn page(record: &RunRecord, summary: &Summary) -> String {
 }
 
 fn headline(o: &mut String, s: &Summary) {
-    let (class, verdict) = if s.all_complete {
-        ("ok", "every node that should finish finished")
-    } else {
-        ("bad", "NOT every node that should finish finished")
+    let expected = s.nodes.iter().any(|n| n.should_complete);
+    let (class, verdict) = match (s.all_complete, expected) {
+        (true, _) => (
+            "ok",
+            "every node that should finish finished, with correct content",
+        ),
+        (false, true) => (
+            "bad",
+            "NOT every node that should finish finished with correct content",
+        ),
+        (false, false) => ("bad", "no node was expected to finish"),
     };
     let _ = write!(
         o,
@@ -117,7 +124,7 @@ fn faults_list(o: &mut String, s: &Summary) {
 }
 
 fn nodes_table(o: &mut String, s: &Summary) {
-    o.push_str("<h2>Nodes</h2><table id=\"nodes\"><tr><th class=\"l\">node</th><th class=\"l\">group</th><th class=\"l\">role</th><th>join (s)</th><th>completed (s)</th><th>left (s)</th><th>bytes up</th><th>bytes down</th><th>duplicate</th><th>share ratio</th><th class=\"l\">peers by source</th><th>bans</th><th>content</th></tr>\n");
+    o.push_str("<h2>Nodes</h2><table id=\"nodes\"><tr><th class=\"l\">node</th><th class=\"l\">group</th><th class=\"l\">role</th><th>join (s)</th><th>completed (s)</th><th>left (s)</th><th>bytes up</th><th>bytes down</th><th>duplicate</th><th>share ratio</th><th class=\"l\">peers found by source</th><th>bans</th><th>content</th></tr>\n");
     for n in &s.nodes {
         let peers: Vec<String> = n
             .peers_by_source
@@ -125,9 +132,10 @@ fn nodes_table(o: &mut String, s: &Summary) {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         let content = match (n.content_ok, n.should_complete) {
-            (true, _) => "<span class=\"ok\">ok</span>",
-            (false, true) => "<span class=\"bad\">NOT ok</span>",
-            (false, false) => "–",
+            (Some(true), _) => "<span class=\"ok\">ok</span>",
+            (Some(false), true) => "<span class=\"bad\">NOT ok</span>",
+            (Some(false), false) => "–",
+            (None, _) => "not checked",
         };
         let _ = writeln!(
             o,

@@ -20,7 +20,10 @@ pub struct Summary {
     pub num_pieces: u32,
     /// The run hit its timeout.
     pub timed_out: bool,
-    /// Every node that should complete finished, with content that checks out.
+    /// At least one node was expected to complete, and every node that should complete
+    /// finished with `content_ok: true`. `false` when no node was expected to complete (none
+    /// was planned, or every one left or was killed before completing): nothing was shown to
+    /// work.
     pub all_complete: bool,
     /// The fluid-model lower bound on distribution time, if the caps give one.
     pub t_min_s: Option<f64>,
@@ -45,8 +48,9 @@ pub struct NodeSummary {
     pub group: String,
     pub role: String,
     pub should_complete: bool,
+    /// When its process started (for a node that never started: when it was planned to).
     pub join_s: f64,
-    /// `None`: it never finished.
+    /// When it had every piece, from the node's own clock (`None`: it never finished).
     pub completed_s: Option<f64>,
     pub left_s: Option<f64>,
     pub bytes_up: u64,
@@ -54,10 +58,14 @@ pub struct NodeSummary {
     pub duplicate_bytes: u64,
     /// `bytes_up / bytes_down`; `None` when it downloaded nothing.
     pub share_ratio: Option<f64>,
-    /// Peers ever seen, by the source that found them.
+    /// Distinct peers it connected to over the run, by the source that found each (a peer
+    /// connected through two sources counts under both).
     pub peers_by_source: BTreeMap<String, u32>,
+    /// Peers it banned.
     pub bans: u32,
-    pub content_ok: bool,
+    /// Its download compared byte for byte with the generated original at the end: `None` if
+    /// it was not compared (never started, or a second Ctrl-C cut the check short).
+    pub content_ok: Option<bool>,
 }
 
 /// One group's aggregates.
@@ -86,7 +94,8 @@ pub struct Totals {
     pub bytes_down: u64,
     pub duplicate_bytes: u64,
     pub bans: u64,
-    /// Peers ever seen by source, summed over nodes.
+    /// Distinct peers found per source, summed over nodes (a peer two nodes found counts
+    /// twice).
     pub peers_by_source: BTreeMap<String, u64>,
 }
 
@@ -95,9 +104,10 @@ impl Summary {
     pub fn from_record(record: &RunRecord) -> Summary {
         let downloaders: Vec<&NodeRecord> =
             record.nodes.iter().filter(|n| n.should_complete).collect();
-        let all_complete = downloaders
-            .iter()
-            .all(|n| n.completed_s.is_some() && n.content_ok);
+        let all_complete = !downloaders.is_empty()
+            && downloaders
+                .iter()
+                .all(|n| n.completed_s.is_some() && n.content_ok == Some(true));
         let first_download_join_s = downloaders.iter().map(|n| n.join_s).reduce(f64::min);
         let every_finished =
             !downloaders.is_empty() && downloaders.iter().all(|n| n.completed_s.is_some());

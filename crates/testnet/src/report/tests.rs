@@ -40,7 +40,7 @@ fn node(
         duplicate_bytes: 0,
         peers_by_source: BTreeMap::from([("dht".to_owned(), 2), ("pex".to_owned(), 1)]),
         bans: 0,
-        content_ok: role == "seeder" || done.is_some(),
+        content_ok: Some(role == "seeder" || done.is_some()),
         upload_limit: Some(MIB),
         download_limit: None,
         samples: vec![sample(join, start_pieces, 0, 0), sample(end, 40, up, down)],
@@ -143,7 +143,7 @@ fn writes_three_files_and_summary_round_trips() {
 #[test]
 fn unfinished_or_corrupt_nodes() {
     let mut r = synthetic("x");
-    r.nodes[2].content_ok = false;
+    r.nodes[2].content_ok = Some(false);
     let s = Summary::from_record(&r);
     assert!(!s.all_complete);
     assert!(close(s.t_last_s, 24.0));
@@ -212,12 +212,30 @@ fn empty_record_still_writes() {
     r.duration_s = 0.0;
     let dir = tempfile::tempdir().unwrap();
     let s = write(dir.path(), &r).unwrap();
-    assert!(s.all_complete && s.t_min_s.is_none() && s.t_last_s.is_none());
-    assert!(
-        std::fs::read_to_string(dir.path().join("report.html"))
-            .unwrap()
-            .contains("no data")
-    );
+    // Nobody was expected to complete, so nothing was shown to work: not "all complete".
+    assert!(!s.all_complete && s.t_min_s.is_none() && s.t_last_s.is_none());
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    assert!(html.contains("no data"));
+    assert!(html.contains("no node was expected to finish"), "{html}");
+}
+
+#[test]
+fn all_complete_needs_someone_who_completed_with_checked_content() {
+    let mut r = synthetic("x");
+    assert!(Summary::from_record(&r).all_complete);
+    // Content the check did not get to is not known to be good.
+    r.nodes[2].content_ok = None;
+    assert!(!Summary::from_record(&r).all_complete);
+    // Every downloader killed before completing: none left that should complete.
+    let mut r = synthetic("x");
+    for n in &mut r.nodes {
+        if n.should_complete {
+            n.should_complete = false;
+            n.completed_s = None;
+        }
+    }
+    let s = Summary::from_record(&r);
+    assert!(!s.all_complete, "nobody completed, so not all complete");
 }
 
 #[test]

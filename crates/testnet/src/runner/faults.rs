@@ -88,13 +88,19 @@ impl Churn {
     }
 }
 
-/// A line for the record and the live view.
-pub fn describe(action: &FaultAction) -> String {
+/// A line for the record and the live view. Saying what was really done: nodes in this
+/// process (`in_process`) are aborted, not sent `kill -9` (the tracker is always a process).
+pub fn describe(action: &FaultAction, in_process: bool) -> String {
     let count = |c: &Option<u32>| c.map_or("all".to_owned(), |c| c.to_string());
+    let kill = if in_process {
+        "abort (in-process, like kill -9)"
+    } else {
+        "kill -9"
+    };
     match action {
         FaultAction::KillTracker => "kill the tracker (kill -9)".to_owned(),
         FaultAction::RestartTracker => "restart the tracker on the same port".to_owned(),
-        FaultAction::Kill { group, count: c } => format!("kill -9 {} nodes of {group}", count(c)),
+        FaultAction::Kill { group, count: c } => format!("{kill} {} nodes of {group}", count(c)),
         FaultAction::Pause { group, count: c } => format!("pause {} nodes of {group}", count(c)),
         FaultAction::Resume { group } => format!("resume the paused nodes of {group}"),
         FaultAction::Churn {
@@ -106,7 +112,7 @@ pub fn describe(action: &FaultAction) -> String {
             duration.as_secs_f64()
         ),
         FaultAction::KillSeedersAfterOneCopy => {
-            "stop every seeder once it has uploaded one copy".to_owned()
+            "kill every seeder once it has uploaded one copy".to_owned()
         }
     }
 }
@@ -157,11 +163,15 @@ mod tests {
     }
 
     #[test]
-    fn descriptions_name_the_group() {
-        let d = describe(&FaultAction::Kill {
+    fn descriptions_name_the_group_and_how_nodes_are_killed() {
+        let kill = FaultAction::Kill {
             group: "leechers".into(),
             count: Some(2),
-        });
-        assert_eq!(d, "kill -9 2 nodes of leechers");
+        };
+        assert_eq!(describe(&kill, false), "kill -9 2 nodes of leechers");
+        assert_eq!(
+            describe(&kill, true),
+            "abort (in-process, like kill -9) 2 nodes of leechers"
+        );
     }
 }

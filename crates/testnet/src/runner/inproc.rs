@@ -1,9 +1,12 @@
 //! `--in-process` nodes: [`shoal_node::start`] in this process instead of a `shoal` child,
-//! with the same `/stats` server, so the runner polls them the same way. "Killing" one shuts it
-//! down at once; pausing is not possible (a paused node is left running, with a warning).
+//! with the same `/stats` server, so the runner polls them the same way. Killing one aborts
+//! it at once ([`NodeHandle::abort`]: no `stopped` announce, no resume state saved), as
+//! `kill -9` ends a process; a planned leave shuts it down cleanly. Pausing one is not
+//! possible (SIGSTOP stops a whole process): the runner refuses such scenarios up front.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use shoal_metainfo::{Magnet, Torrent};
 use shoal_node::{AddMagnet, AddTorrent, Multiaddr, NodeConfig, NodeHandle, Rate, TorrentHandle};
@@ -20,7 +23,8 @@ struct Shared {
     lines: Lines,
     node: Option<NodeHandle>,
     metrics_task: Option<JoinHandle<()>>,
-    /// `Some(true)`: stopped after completing (`--exit-when-done`); `Some(false)`: failed.
+    /// `Some(true)`: stopped after completing (`leave = "on-completion"`); `Some(false)`:
+    /// failed, or was stopped or killed.
     exited: Option<bool>,
 }
 
@@ -57,13 +61,29 @@ impl InProc {
             .unwrap_or_default()
     }
 
-    /// `Some(success)` once it has stopped by itself.
+    /// `Some(success)` once it has stopped.
     pub fn exited(&self) -> Option<bool> {
         self.shared.lock().ok().and_then(|s| s.exited)
     }
 
-    /// Stops the node now (its torrents are stopped, its connections closed).
+    /// Ends the node at once, the way `kill -9` ends a process: nothing is said to its peers
+    /// or trackers and nothing is saved.
     pub fn kill(&mut self) {
+        if let Some(node) = self.end() {
+            node.abort();
+        }
+    }
+
+    /// Shuts the node down cleanly in the background, as `shoal` does on SIGINT: its torrent
+    /// is stopped (a `stopped` announce, the resume state saved) and its connections closed.
+    pub fn stop(&mut self) {
+        if let (Some(node), Ok(runtime)) = (self.end(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move { node.shutdown().await });
+        }
+    }
+
+    /// Stops its task and its `/stats` server; returns the node if it was still running.
+    fn end(&mut self) -> Option<NodeHandle> {
         self.task.abort();
         let (node, metrics) = match self.shared.lock() {
             Ok(mut s) => {
@@ -75,9 +95,7 @@ impl InProc {
         if let Some(task) = metrics {
             task.abort();
         }
-        if let (Some(node), Ok(runtime)) = (node, tokio::runtime::Handle::try_current()) {
-            runtime.spawn(async move { node.shutdown().await });
-        }
+        node
     }
 }
 
@@ -118,18 +136,24 @@ async fn start_and_watch(
             .collect();
     }
     let node = shoal_node::start(config).await?;
+    // Kept at once (no await in between), so a kill from now on reaches the node.
+    if let Ok(mut s) = shared.lock() {
+        s.node = Some(node.clone());
+    }
     let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let (metrics, metrics_task) = shoal_node::metrics::serve(local, node.clone()).await?;
     if let Ok(mut s) = shared.lock() {
         s.lines.metrics = Some(metrics);
         s.lines.listen = node.listen_addrs().iter().map(|a| a.to_string()).collect();
-        s.node = Some(node.clone());
         s.metrics_task = Some(metrics_task);
     }
     let Some(group) = spec.group.clone() else {
         return Ok(());
     };
     let handle = add(&node, &group, &spec).await?;
+    if let Ok(mut s) = shared.lock() {
+        s.lines.added_at = Some(Instant::now());
+    }
     if group.leave == Leave::OnCompletion && group.role != Role::Seeder {
         let mut progress = handle.progress();
         while !progress.borrow_and_update().complete {
@@ -139,6 +163,7 @@ async fn start_and_watch(
         }
         if let Ok(mut s) = shared.lock() {
             s.lines.complete = true;
+            s.lines.complete_at = Some(Instant::now());
             s.exited = Some(true);
             s.node = None;
             if let Some(task) = s.metrics_task.take() {

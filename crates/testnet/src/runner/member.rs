@@ -17,7 +17,7 @@ pub enum Member {
 }
 
 impl Member {
-    /// What it has said so far (`listen`, `metrics`, `tracker`, `complete`).
+    /// What it has said so far (`listen`, `metrics`, `tracker`, `resume`, `complete`).
     pub fn lines(&self) -> Lines {
         match self {
             Member::Process(p) => p.lines(),
@@ -49,6 +49,15 @@ impl Member {
         self.lines().metrics
     }
 
+    /// The process id of a child process.
+    #[cfg(test)]
+    pub fn pid(&self) -> Option<u32> {
+        match self {
+            Member::Process(p) => Some(p.pid()),
+            Member::InProcess(_) => None,
+        }
+    }
+
     /// `Some(success)` once it has stopped by itself; `success` is an exit status of 0.
     pub fn exited(&mut self) -> Option<bool> {
         match self {
@@ -57,17 +66,40 @@ impl Member {
         }
     }
 
-    /// Sends a signal by name (`STOP`, `CONT`, `INT`). In-process nodes stop on `INT` and
-    /// cannot be paused.
-    pub fn signal(&mut self, signal: &str) {
+    /// SIGSTOP; returns whether it is paused now. A node inside this process cannot be: the
+    /// runner refuses scenarios that pause with `--in-process` before they start.
+    pub fn pause(&mut self) -> bool {
         match self {
-            Member::Process(p) => p.signal(signal),
-            Member::InProcess(n) if signal == "INT" => n.kill(),
-            Member::InProcess(_) => warn!(signal, "in-process nodes cannot be paused or resumed"),
+            Member::Process(p) => {
+                p.signal("STOP");
+                true
+            }
+            Member::InProcess(_) => {
+                warn!("an in-process node cannot be paused; it keeps running");
+                false
+            }
         }
     }
 
-    /// Stops it at once (SIGKILL for a process).
+    /// SIGCONT.
+    pub fn resume(&mut self) {
+        if let Member::Process(p) = self {
+            p.signal("CONT");
+        }
+    }
+
+    /// A planned leave: SIGINT, after which `shoal` stops its torrent (a `stopped` announce,
+    /// the resume state saved) and exits; an in-process node shuts down the same way. A
+    /// paused process must be resumed first to act on it.
+    pub fn stop(&mut self) {
+        match self {
+            Member::Process(p) => p.signal("INT"),
+            Member::InProcess(n) => n.stop(),
+        }
+    }
+
+    /// Ends it at once, saying nothing to anyone: SIGKILL for a process (a paused one too),
+    /// [`shoal_node::NodeHandle::abort`] for a node in this process.
     pub fn kill(&mut self) {
         match self {
             Member::Process(p) => p.kill(),

@@ -8,27 +8,29 @@
 //!
 //! ```no_run
 //! # async fn demo(scenario: shoal_testnet::Scenario) -> Result<(), shoal_testnet::runner::RunError> {
-//! use shoal_testnet::runner::{RunOptions, run};
+//! use shoal_testnet::runner::{Interrupts, RunOptions, run};
 //! let options = RunOptions::new("target/debug/shoal".into(), "runs".into());
 //! let (events, _rx) = tokio::sync::mpsc::unbounded_channel();
-//! let outcome = run(&scenario, &options, events, std::future::pending()).await?;
+//! let outcome = run(&scenario, &options, events, Interrupts::never()).await?;
 //! println!("{} complete: {:?}", outcome.run_dir.display(), outcome.summary.all_complete);
 //! # Ok(()) }
 //! ```
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::content::{self, ContentError};
+use crate::content::{self, ContentError, PreparedContent};
 use crate::record::RunRecord;
 use crate::report::{self, ReportError, Summary};
-use crate::scenario::Scenario;
+use crate::scenario::{FaultAction, Scenario};
 
 mod faults;
 mod inproc;
+mod interrupts;
 mod member;
 mod node;
 pub mod plan;
@@ -36,13 +38,14 @@ mod process;
 mod stats;
 mod swarm;
 
+pub use interrupts::{Interrupter, Interrupts};
 use swarm::Swarm;
 
 /// How often every node's `/stats` is polled (and the live view ticks) by default.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Why a run could not be carried out. A run that times out is not an error: its
-/// [`RunOutcome`] says so.
+/// Why a run could not be carried out. A run that times out or is interrupted once it has
+/// started is not an error: its [`RunOutcome`] says so.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     /// Creating or writing a file or directory of the run failed.
@@ -62,6 +65,16 @@ pub enum RunError {
     /// The tracker or a bootstrap node did not print its address in time.
     #[error("{what} did not start in time; see {log}")]
     Startup { what: String, log: PathBuf },
+    /// The scenario pauses or resumes nodes, which `--in-process` cannot do.
+    #[error(
+        "faults[{fault}] ({action}) cannot run with --in-process: pausing is SIGSTOP, which \
+         stops a whole process, and with --in-process every node shares this one; run the \
+         scenario without --in-process (one process per node)"
+    )]
+    PauseInProcess { fault: usize, action: &'static str },
+    /// Interrupted while the content was being generated: no node was started.
+    #[error("interrupted while generating the content; no node was started ({run_dir})")]
+    Interrupted { run_dir: PathBuf },
     /// Making the content or its torrent failed.
     #[error(transparent)]
     Content(#[from] ContentError),
@@ -77,10 +90,12 @@ pub struct RunOptions {
     pub shoal: PathBuf,
     /// Runs go in a new directory below this one.
     pub out: PathBuf,
-    /// How often every node is polled; completion times are as precise as this.
+    /// How often every node is polled (completion times come from the nodes themselves, to
+    /// the millisecond).
     pub poll_interval: Duration,
     /// Run every node inside this process ([`shoal_node::start`]) instead of one `shoal`
-    /// process each; the tracker is still a process. Nodes cannot be paused this way.
+    /// process each; the tracker is still a process. A kill aborts the node at once; nodes
+    /// cannot be paused, so scenarios with `pause` or `resume` faults are refused.
     pub in_process: bool,
 }
 
@@ -145,10 +160,16 @@ pub enum RunEvent {
         name: String,
         t: f64,
     },
-    /// Every process is stopped; the record and report are being written.
+    /// Every process is stopped; the nodes' content is compared next, then the record and
+    /// report are written.
     Finished {
         t: f64,
         timed_out: bool,
+        interrupted: bool,
+    },
+    /// Comparing this many nodes' downloads with the original (a second interrupt skips it).
+    CheckingContent {
+        nodes: usize,
     },
 }
 
@@ -165,34 +186,38 @@ pub struct RunOutcome {
 }
 
 impl RunOutcome {
-    /// Whether the run succeeded: every node that should complete did, with good content, in
-    /// time.
+    /// Whether the run succeeded: every node that should complete did (and there was at least
+    /// one), with good content, in time.
     pub fn success(&self) -> bool {
         self.summary.all_complete && !self.record.timed_out && !self.interrupted
     }
 }
 
+/// Why the tick loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// Every node that should complete has.
+    Settled,
+    TimedOut,
+    Interrupted,
+}
+
 /// Runs `scenario` to the end: until every node that should complete has, the scenario's
-/// timeout, or `stop` resolving (then the partial record and report are still written).
+/// timeout, or an interrupt (then the partial record and report are still written).
 pub async fn run(
     scenario: &Scenario,
     options: &RunOptions,
     events: UnboundedSender<RunEvent>,
-    stop: impl Future<Output = ()>,
+    interrupts: Interrupts,
 ) -> Result<RunOutcome, RunError> {
+    if options.in_process {
+        refuse_pauses(scenario)?;
+    }
     let started_unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let run_dir = make_run_dir(&options.out, &scenario.name, started_unix)?;
-    let content_dir = run_dir.join("content");
-    let spec = scenario.content.clone();
-    let seed = scenario.seed;
-    let prepared = tokio::task::spawn_blocking(move || content::prepare(&content_dir, &spec, seed))
-        .await
-        .map_err(|e| RunError::Io {
-            path: run_dir.join("content"),
-            source: std::io::Error::other(e.to_string()),
-        })??;
+    let prepared = prepare_content(scenario, &run_dir, interrupts.clone()).await?;
     let _ = events.send(RunEvent::Started {
         run_dir: run_dir.clone(),
         nodes: scenario.groups.iter().map(|g| g.count as usize).sum(),
@@ -206,22 +231,26 @@ pub async fn run(
         prepared,
         events.clone(),
     );
-    tokio::pin!(stop);
+    let mut stop = interrupts.clone();
     let stopped_early = tokio::select! {
         started = swarm.start_infrastructure() => { started?; false }
-        () = &mut stop => true,
+        () = stop.reached(1) => true,
     };
-    let start = Instant::now();
-    let (t, timed_out, interrupted) = if stopped_early {
-        (Duration::ZERO, false, true)
+    swarm.start_clock();
+    let (t, end) = if stopped_early {
+        (Duration::ZERO, End::Interrupted)
     } else {
-        drive(&mut swarm, &events, start, options.poll_interval, stop).await?
+        drive(&mut swarm, options.poll_interval, interrupts.clone()).await?
     };
-    let record = swarm.finish(t, timed_out, started_unix);
+    let (timed_out, interrupted) = (end == End::TimedOut, end == End::Interrupted);
+    swarm.stop_all();
     let _ = events.send(RunEvent::Finished {
         t: t.as_secs_f64(),
         timed_out,
+        interrupted,
     });
+    swarm.check_content(interrupts).await;
+    let record = swarm.record(t, timed_out, started_unix);
     let unfinished = swarm.unfinished();
     drop(swarm);
     write_record(&run_dir, &record)?;
@@ -235,33 +264,75 @@ pub async fn run(
     })
 }
 
-/// The tick loop; returns when the run ended, whether it timed out and whether it was stopped.
+/// `--in-process` cannot pause a node: say so before anything starts.
+fn refuse_pauses(scenario: &Scenario) -> Result<(), RunError> {
+    for (fault, f) in scenario.faults.iter().enumerate() {
+        let action = match f.action {
+            FaultAction::Pause { .. } => "pause",
+            FaultAction::Resume { .. } => "resume",
+            _ => continue,
+        };
+        return Err(RunError::PauseInProcess { fault, action });
+    }
+    Ok(())
+}
+
+/// Generates the content in a blocking thread; the first interrupt stops it.
+async fn prepare_content(
+    scenario: &Scenario,
+    run_dir: &Path,
+    mut interrupts: Interrupts,
+) -> Result<PreparedContent, RunError> {
+    let content_dir = run_dir.join("content");
+    let spec = scenario.content.clone();
+    let seed = scenario.seed;
+    let cancel = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&cancel);
+    let mut task =
+        tokio::task::spawn_blocking(move || content::prepare(&content_dir, &spec, seed, &flag));
+    let joined = tokio::select! {
+        joined = &mut task => joined,
+        () = interrupts.reached(1) => {
+            cancel.store(true, Ordering::Relaxed);
+            task.await
+        }
+    };
+    match joined {
+        Ok(Ok(prepared)) => Ok(prepared),
+        Ok(Err(ContentError::Cancelled)) => Err(RunError::Interrupted {
+            run_dir: run_dir.to_owned(),
+        }),
+        Ok(Err(e)) => Err(e.into()),
+        Err(e) => Err(RunError::Io {
+            path: run_dir.join("content"),
+            source: std::io::Error::other(e.to_string()),
+        }),
+    }
+}
+
+/// The tick loop; returns when the run ended (on the run clock) and why.
 async fn drive(
     swarm: &mut Swarm,
-    events: &UnboundedSender<RunEvent>,
-    start: Instant,
     every: Duration,
-    mut stop: std::pin::Pin<&mut impl Future<Output = ()>>,
-) -> Result<(Duration, bool, bool), RunError> {
+    mut interrupts: Interrupts,
+) -> Result<(Duration, End), RunError> {
     let mut ticker = tokio::time::interval(every.max(Duration::from_millis(50)));
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let timeout = swarm.scenario.timeout;
     loop {
-        tokio::select! {
-            () = &mut stop => return Ok((start.elapsed(), false, true)),
-            _ = ticker.tick() => {}
-        }
-        let t = start.elapsed();
-        swarm.start_due(t)?;
-        swarm.poll(t).await;
-        swarm.leave(t);
-        swarm.faults(t).await?;
-        let _ = events.send(RunEvent::Tick(swarm.tick(t)));
-        if swarm.settled() {
-            return Ok((t, false, false));
-        }
-        if t >= timeout {
-            return Ok((t, true, false));
+        // A whole tick gives way to an interrupt: a tracker restart waiting for its address,
+        // or polls waiting for answers, do not hold up a Ctrl-C.
+        let step = async {
+            ticker.tick().await;
+            swarm.step().await
+        };
+        let stepped = tokio::select! {
+            () = interrupts.reached(1) => None,
+            stepped = step => Some(stepped?),
+        };
+        match stepped {
+            None => return Ok((swarm.now(), End::Interrupted)),
+            Some(Some(end)) => return Ok(end),
+            Some(None) => {}
         }
     }
 }
@@ -367,7 +438,7 @@ mod tests {
         let out = tempfile::tempdir().unwrap();
         let options = RunOptions::new(out.path().join("no-such-shoal"), out.path().join("runs"));
         let (events, mut received) = tokio::sync::mpsc::unbounded_channel();
-        let error = run(&tiny_scenario(), &options, events, std::future::pending())
+        let error = run(&tiny_scenario(), &options, events, Interrupts::never())
             .await
             .unwrap_err();
         assert!(matches!(error, RunError::Spawn { .. }), "{error}");
@@ -383,6 +454,56 @@ mod tests {
         assert_eq!(num_pieces, 3);
         assert!(run_dir.join("content/content.torrent").is_file());
         assert!(run_dir.join("content/content/file-001.bin").is_file());
+    }
+
+    #[tokio::test]
+    async fn in_process_refuses_to_pause_before_anything_starts() {
+        use crate::scenario::{Fault, FaultAction, Trigger};
+        let out = tempfile::tempdir().unwrap();
+        let mut scenario = tiny_scenario();
+        scenario.faults.push(Fault {
+            when: Trigger::At(Duration::from_secs(1)),
+            action: FaultAction::Resume {
+                group: "seeders".into(),
+            },
+        });
+        let mut options = RunOptions::new(out.path().join("shoal"), out.path().join("runs"));
+        options.in_process = true;
+        let (events, _received) = tokio::sync::mpsc::unbounded_channel();
+        let error = run(&scenario, &options, events, Interrupts::never())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                error,
+                RunError::PauseInProcess {
+                    fault: 0,
+                    action: "resume"
+                }
+            ),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("without --in-process"),
+            "{error}"
+        );
+        assert!(!out.path().join("runs").exists(), "nothing was made");
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_stops_generating_the_content() {
+        let out = tempfile::tempdir().unwrap();
+        let mut scenario = tiny_scenario();
+        scenario.content.size = 256 << 20;
+        scenario.content.files = 1;
+        let options = RunOptions::new(out.path().join("shoal"), out.path().join("runs"));
+        let (events, _received) = tokio::sync::mpsc::unbounded_channel();
+        let (interrupter, interrupts) = Interrupts::channel();
+        interrupter.interrupt();
+        let error = run(&scenario, &options, events, interrupts)
+            .await
+            .unwrap_err();
+        assert!(matches!(error, RunError::Interrupted { .. }), "{error}");
     }
 
     #[test]

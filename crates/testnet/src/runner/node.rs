@@ -1,7 +1,7 @@
 //! One node of a group during a run: its process, its record and what it last reported.
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::record::{NodeRecord, Sample};
 use crate::scenario::{Group, Leave, Role};
@@ -25,6 +25,22 @@ pub enum Phase {
     Gone,
 }
 
+impl Phase {
+    /// Its process exists: running or paused (a paused one can still be killed or leave).
+    pub fn alive(self) -> bool {
+        matches!(self, Phase::Running | Phase::Paused)
+    }
+}
+
+/// When a `/stats` poll was sent and answered, on the run clock (seconds), and when the node
+/// added its torrent (the start of its own `time_to_complete_ms`), if known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Poll {
+    pub sent: f64,
+    pub answered: f64,
+    pub added: Option<f64>,
+}
+
 /// A node of the run.
 #[derive(Debug)]
 pub struct Node {
@@ -39,6 +55,8 @@ pub struct Node {
     pub last: Option<NodeStats>,
     /// When a leaving node is killed if it has not exited by then.
     stop_deadline: Option<Duration>,
+    /// When the last poll that showed it incomplete was sent: its completion came after.
+    last_incomplete: Option<f64>,
 }
 
 impl Node {
@@ -57,7 +75,7 @@ impl Node {
             duplicate_bytes: 0,
             peers_by_source: Default::default(),
             bans: 0,
-            content_ok: false,
+            content_ok: None,
             upload_limit: group.upload_limit,
             download_limit: group.download_limit,
             samples: Vec::new(),
@@ -73,7 +91,15 @@ impl Node {
             metrics: None,
             last: None,
             stop_deadline: None,
+            last_incomplete: None,
         }
+    }
+
+    /// Its process (or in-process node) was started `at`: that is its join time.
+    pub fn launched(&mut self, member: Member, at: Duration) {
+        self.proc = Some(member);
+        self.phase = Phase::Running;
+        self.record.join_s = at.as_secs_f64();
     }
 
     /// Pieces held now (all of them once complete).
@@ -97,36 +123,53 @@ impl Node {
         self.record.should_complete && self.record.completed_s.is_none()
     }
 
-    /// Takes a `/stats` poll taken at `t`; returns true when this poll shows completion for the
-    /// first time.
-    pub fn observe(&mut self, stats: NodeStats, t: f64) -> bool {
+    /// Takes the answer to a `/stats` poll; returns true when it shows completion for the
+    /// first time. The sample is recorded at the time the poll was sent.
+    pub fn observe(&mut self, stats: NodeStats, poll: Poll) -> bool {
+        let newly =
+            stats.complete && self.record.completed_s.is_none() && self.role != Role::Seeder;
+        if newly {
+            self.record.completed_s = Some(self.completion_time(&stats, poll));
+        } else if !stats.complete {
+            self.last_incomplete = Some(poll.sent);
+        }
         let r = &mut self.record;
         r.bytes_up = stats.bytes_uploaded;
         r.bytes_down = stats.bytes_downloaded;
         r.duplicate_bytes = stats.duplicate_bytes;
         r.bans = r.bans.max(stats.banned_peers);
-        for (source, &n) in &stats.peers_by_source {
-            let seen = r.peers_by_source.entry(source.clone()).or_insert(0);
-            *seen = (*seen).max(n);
+        for (source, &n) in &stats.peers_found_by_source {
+            let found = r.peers_by_source.entry(source.clone()).or_insert(0);
+            *found = (*found).max(n);
         }
         r.samples.push(Sample {
-            t,
+            t: poll.sent,
             pieces: stats.pieces_have,
             bytes_up: stats.bytes_uploaded,
             bytes_down: stats.bytes_downloaded,
             peers_by_source: stats.peers_by_source.clone(),
         });
-        let newly = stats.complete && r.completed_s.is_none() && self.role != Role::Seeder;
-        if newly {
-            r.completed_s = Some(t);
-        }
         self.last = Some(stats);
         newly
     }
 
+    /// When it completed, on the run clock: when it added its torrent plus its own
+    /// `time_to_complete_ms`, which is exact to the millisecond where polls are a second
+    /// apart. It must lie after the last poll that found it incomplete and before this answer;
+    /// without the node's figure, the time this poll was sent.
+    fn completion_time(&self, stats: &NodeStats, poll: Poll) -> f64 {
+        let earliest = self.last_incomplete.unwrap_or(self.record.join_s);
+        let latest = poll.answered.max(earliest);
+        let own = poll
+            .added
+            .zip(stats.time_to_complete_ms)
+            .map(|(added, ms)| added + ms as f64 / 1000.0);
+        own.unwrap_or(poll.sent).clamp(earliest, latest)
+    }
+
     /// Whether its leave condition holds at `t` (`content_size` for upload ratios).
     pub fn should_leave(&self, t: Duration, content_size: u64) -> bool {
-        if self.phase != Phase::Running {
+        if !self.phase.alive() {
             return false;
         }
         match self.leave {
@@ -139,15 +182,20 @@ impl Node {
     }
 
     /// Asks the process to stop (SIGINT, then SIGKILL after a grace period): a planned leave.
+    /// A paused process is resumed first, so it can stop cleanly.
     pub fn leave_now(&mut self, t: Duration) {
         if let Some(proc) = &mut self.proc {
-            proc.signal("INT");
+            if self.phase == Phase::Paused {
+                proc.resume();
+            }
+            proc.stop();
         }
         self.gone(t, true);
         self.stop_deadline = Some(t + STOP_GRACE);
     }
 
-    /// SIGKILL: a fault. A node killed before completing is no longer expected to complete.
+    /// SIGKILL (an abort in-process), paused or not: a fault. A node killed before completing
+    /// is no longer expected to complete.
     pub fn kill_now(&mut self, t: Duration) {
         if let Some(proc) = &mut self.proc {
             proc.kill();
@@ -166,8 +214,9 @@ impl Node {
     }
 
     /// Notices a process that exited on its own (`--exit-when-done`, or a crash); kills one that
-    /// overstayed its grace period. Returns true when the node completed by exiting.
-    pub fn check_exit(&mut self, t: Duration) -> bool {
+    /// overstayed its grace period. Returns true when the node completed by exiting, at the
+    /// time its `complete` line arrived (`epoch` is the start of the run clock).
+    pub fn check_exit(&mut self, t: Duration, epoch: Instant) -> bool {
         let Some(proc) = &mut self.proc else {
             return false;
         };
@@ -176,16 +225,20 @@ impl Node {
                 proc.kill();
             }
         }
-        if self.phase != Phase::Running {
+        if !self.phase.alive() {
             return false;
         }
         let Some(success) = proc.exited() else {
             return false;
         };
-        let completed = proc.lines().complete && success;
+        let lines = proc.lines();
+        let completed = lines.complete && success;
         let newly = completed && self.record.completed_s.is_none();
         if newly {
-            self.record.completed_s = Some(t.as_secs_f64());
+            let at = lines
+                .complete_at
+                .map(|c| c.saturating_duration_since(epoch));
+            self.record.completed_s = Some(at.unwrap_or(t).min(t).as_secs_f64());
         }
         if !completed {
             tracing::warn!(node = %self.plan.name, success, "node exited before completing");
@@ -224,28 +277,92 @@ mod tests {
         }
     }
 
+    fn poll(sent: f64, answered: f64, added: Option<f64>) -> Poll {
+        Poll {
+            sent,
+            answered,
+            added,
+        }
+    }
+
+    fn done_in(ms: u64) -> NodeStats {
+        NodeStats {
+            time_to_complete_ms: Some(ms),
+            ..stats(4, 0)
+        }
+    }
+
     #[test]
-    fn completion_is_the_first_complete_poll() {
+    fn completion_comes_from_the_nodes_own_clock() {
         let mut n = node(Role::Leecher, Leave::Never);
-        assert!(!n.observe(stats(2, 0), 1.0));
+        n.record.join_s = 0.2;
+        assert!(!n.observe(stats(2, 0), poll(1.0, 1.05, Some(0.3))));
         assert_eq!(n.pieces(4), 2);
-        assert!(n.observe(stats(4, 0), 2.0));
-        assert!(!n.observe(stats(4, 0), 3.0));
-        assert_eq!(n.record.completed_s, Some(2.0));
+        // Added at 0.3 s, complete 1.45 s later by its own clock: 1.75 s, not the 2.0 s poll.
+        assert!(n.observe(done_in(1450), poll(2.0, 2.1, Some(0.3))));
+        assert!(!n.observe(done_in(1450), poll(3.0, 3.1, Some(0.3))));
+        assert!((n.record.completed_s.unwrap() - 1.75).abs() < 1e-9);
         assert_eq!(n.record.samples.len(), 3);
+        assert_eq!(n.record.samples[1].t, 2.0);
         assert!(n.finished());
+    }
+
+    #[test]
+    fn completion_stays_between_the_polls_that_bracket_it() {
+        // Not after the answer that showed it...
+        let mut n = node(Role::Leecher, Leave::Never);
+        n.observe(stats(2, 0), poll(1.0, 1.1, Some(0.3)));
+        n.observe(done_in(9000), poll(2.0, 2.1, Some(0.3)));
+        assert_eq!(n.record.completed_s, Some(2.1));
+        // ...nor before the poll that found it incomplete.
+        let mut n = node(Role::Leecher, Leave::Never);
+        n.observe(stats(2, 0), poll(1.0, 1.1, Some(0.3)));
+        n.observe(done_in(100), poll(2.0, 2.1, Some(0.3)));
+        assert_eq!(n.record.completed_s, Some(1.0));
+        // Without the node's figure (or when it added the torrent): when the poll was sent.
+        let mut n = node(Role::Leecher, Leave::Never);
+        n.observe(stats(4, 0), poll(2.0, 2.1, None));
+        assert_eq!(n.record.completed_s, Some(2.0));
+    }
+
+    #[test]
+    fn peers_found_are_kept_as_the_highest_count() {
+        let mut n = node(Role::Leecher, Leave::Never);
+        let mut s = stats(1, 0);
+        s.peers_found_by_source.insert("tracker".into(), 3);
+        s.peers_by_source.insert("tracker".into(), 1);
+        n.observe(s.clone(), poll(1.0, 1.0, None));
+        s.peers_found_by_source.insert("tracker".into(), 2);
+        s.peers_found_by_source.insert("pex".into(), 4);
+        n.observe(s, poll(2.0, 2.0, None));
+        assert_eq!(n.record.peers_by_source["tracker"], 3);
+        assert_eq!(n.record.peers_by_source["pex"], 4);
+        assert_eq!(n.record.samples[0].peers_by_source["tracker"], 1);
     }
 
     #[test]
     fn leave_conditions() {
         let mut n = node(Role::Leecher, Leave::AfterUploading(2.0));
-        n.observe(stats(4, 150), 1.0);
+        n.observe(stats(4, 150), poll(1.0, 1.0, None));
         assert!(!n.should_leave(Duration::from_secs(1), 100));
-        n.observe(stats(4, 200), 2.0);
+        n.observe(stats(4, 200), poll(2.0, 2.0, None));
         assert!(n.should_leave(Duration::from_secs(2), 100));
-        let n = node(Role::Seeder, Leave::At(Duration::from_secs(5)));
+        let mut n = node(Role::Seeder, Leave::At(Duration::from_secs(5)));
         assert!(!n.should_leave(Duration::from_secs(4), 100));
         assert!(n.should_leave(Duration::from_secs(5), 100));
+        // A paused node leaves too; a gone one does not.
+        n.phase = Phase::Paused;
+        assert!(n.should_leave(Duration::from_secs(5), 100));
+        n.phase = Phase::Gone;
+        assert!(!n.should_leave(Duration::from_secs(5), 100));
+    }
+
+    #[test]
+    fn a_leecher_that_leaves_before_completing_is_no_longer_expected_to() {
+        let mut n = node(Role::Leecher, Leave::At(Duration::from_secs(5)));
+        n.leave_now(Duration::from_secs(5));
+        assert_eq!(n.phase, Phase::Gone);
+        assert!(!n.record.should_complete && !n.failed());
     }
 
     #[test]
@@ -265,13 +382,33 @@ mod tests {
         let mut n = node(Role::Leecher, Leave::Never);
         let proc = crate::runner::process::Proc::spawn(Path::new("false"), &[], logs.path());
         n.proc = Some(Member::Process(proc.unwrap()));
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !n.check_exit(Duration::from_secs(1)) && n.phase == Phase::Running {
-            assert!(std::time::Instant::now() < deadline, "`false` did not exit");
+        let epoch = Instant::now();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !n.check_exit(Duration::from_secs(1), epoch) && n.phase == Phase::Running {
+            assert!(Instant::now() < deadline, "`false` did not exit");
             std::thread::sleep(Duration::from_millis(10));
         }
         assert_eq!(n.phase, Phase::Gone);
         assert!(n.finished() && n.failed());
         assert_eq!(n.record.left_s, Some(1.0));
+    }
+
+    #[test]
+    fn a_node_that_exits_when_done_completes_when_it_said_so() {
+        let logs = tempfile::tempdir().unwrap();
+        let mut n = node(Role::Leecher, Leave::OnCompletion);
+        let epoch = Instant::now();
+        let args = ["-c".to_owned(), "echo complete downloaded=4".to_owned()];
+        let proc = crate::runner::process::Proc::spawn(Path::new("sh"), &args, logs.path());
+        n.proc = Some(Member::Process(proc.unwrap()));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let late = Duration::from_secs(3600);
+        while !n.check_exit(late, epoch) {
+            assert!(Instant::now() < deadline, "no completion seen");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let completed = n.record.completed_s.unwrap();
+        assert!(completed < late.as_secs_f64(), "{completed}");
+        assert!(n.finished() && !n.failed());
     }
 }

@@ -1,6 +1,7 @@
 //! One `shoal` child process: started with its output in log files, the lines the runner needs
-//! (`listen`, `metrics`, `tracker`, `complete`) picked out of its stdout, signals sent with the
-//! `kill` command, and killed when dropped so no run leaves processes behind.
+//! (`listen`, `metrics`, `tracker`, `resume`, `complete`) picked out of its stdout as they
+//! arrive, signals sent with the `kill` command, and killed when dropped so no run leaves
+//! processes behind.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write};
@@ -8,6 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tracing::{debug, warn};
 
@@ -24,10 +26,17 @@ pub struct Lines {
     pub tracker: Option<String>,
     /// A `complete …` line was printed (`--exit-when-done`).
     pub complete: bool,
+    /// When the `resume N/M pieces` line arrived: `shoal get` prints it as soon as its torrent
+    /// is added (after the metadata, for a magnet link), which is when the node's own clock
+    /// for `time_to_complete_ms` starts.
+    pub added_at: Option<Instant>,
+    /// When the `complete …` line arrived.
+    pub complete_at: Option<Instant>,
 }
 
 impl Lines {
-    fn take(&mut self, line: &str) {
+    /// Takes a line that arrived at `now`.
+    pub(crate) fn take(&mut self, line: &str, now: Instant) {
         let line = line.trim();
         if let Some(rest) = line.strip_prefix("listen ") {
             self.listen.push(rest.trim().to_owned());
@@ -36,8 +45,11 @@ impl Lines {
             self.metrics = addr.parse().ok();
         } else if let Some(rest) = line.strip_prefix("tracker ") {
             self.tracker = Some(rest.trim().to_owned());
+        } else if line.starts_with("resume ") {
+            self.added_at.get_or_insert(now);
         } else if line.starts_with("complete") {
             self.complete = true;
+            self.complete_at.get_or_insert(now);
         }
     }
 }
@@ -92,9 +104,10 @@ impl Proc {
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines() {
                     let Ok(line) = line else { break };
+                    let now = Instant::now();
                     let _ = writeln!(stdout_log, "{line}");
                     if let Ok(mut lines) = lines.lock() {
-                        lines.take(&line);
+                        lines.take(&line, now);
                     }
                 }
             });
@@ -125,7 +138,8 @@ impl Proc {
         self.exited
     }
 
-    /// Sends a signal by name (`STOP`, `CONT`, `INT`, `KILL`) with the `kill` command.
+    /// Sends a signal by name (`STOP`, `CONT`, `INT`, `KILL`) with the `kill` command. A
+    /// process that has exited is left alone.
     pub fn signal(&mut self, signal: &str) {
         if self.exit_status().is_some() {
             return;
@@ -168,12 +182,16 @@ mod tests {
     #[test]
     fn picks_out_the_lines_the_runner_needs() {
         let mut lines = Lines::default();
-        lines.take("listen /ip4/127.0.0.1/tcp/5/p2p/X");
-        lines.take("metrics http://127.0.0.1:8080/stats");
-        lines.take("tracker http://127.0.0.1:9/announce");
-        lines.take("resume 0/3 pieces");
+        let start = Instant::now();
+        let at = |ms| start + std::time::Duration::from_millis(ms);
+        lines.take("listen /ip4/127.0.0.1/tcp/5/p2p/X", at(1));
+        lines.take("metrics http://127.0.0.1:8080/stats", at(2));
+        lines.take("tracker http://127.0.0.1:9/announce", at(3));
+        lines.take("resume 0/3 pieces", at(4));
         assert!(!lines.complete);
-        lines.take("complete downloaded=1 uploaded=0");
+        assert_eq!(lines.added_at, Some(at(4)));
+        lines.take("complete downloaded=1 uploaded=0", at(9));
+        assert_eq!(lines.complete_at, Some(at(9)));
         assert_eq!(lines.listen, ["/ip4/127.0.0.1/tcp/5/p2p/X"]);
         assert_eq!(lines.metrics, "127.0.0.1:8080".parse().ok());
         assert_eq!(

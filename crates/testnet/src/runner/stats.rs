@@ -22,7 +22,13 @@ pub struct NodeStats {
     pub bytes_downloaded: u64,
     pub duplicate_bytes: u64,
     pub banned_peers: u32,
+    /// Connected peers now, by the source that found them.
     pub peers_by_source: BTreeMap<String, u32>,
+    /// Distinct peers connected over the torrent's life, by source.
+    pub peers_found_by_source: BTreeMap<String, u32>,
+    /// From when the node added the torrent to when its last piece was verified, by the
+    /// node's own clock.
+    pub time_to_complete_ms: Option<u64>,
 }
 
 /// GETs `http://addr/stats` and reads the first torrent's figures. `None` when the node does not
@@ -53,19 +59,6 @@ pub fn parse(stats: &Value) -> Option<NodeStats> {
     let torrent = stats.get("torrents")?.as_array()?.first()?;
     let num = |key: &str| torrent.get(key).and_then(Value::as_u64).unwrap_or(0);
     let small = |key: &str| u32::try_from(num(key)).unwrap_or(u32::MAX);
-    let peers_by_source = torrent
-        .get("peers_by_source")
-        .and_then(Value::as_object)
-        .map(|sources| {
-            sources
-                .iter()
-                .map(|(k, v)| {
-                    let n = v.as_u64().unwrap_or(0);
-                    (k.clone(), u32::try_from(n).unwrap_or(u32::MAX))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     Some(NodeStats {
         pieces_have: small("pieces_have"),
         num_pieces: small("num_pieces"),
@@ -77,8 +70,27 @@ pub fn parse(stats: &Value) -> Option<NodeStats> {
         bytes_downloaded: num("bytes_downloaded"),
         duplicate_bytes: num("duplicate_bytes"),
         banned_peers: small("banned_peers"),
-        peers_by_source,
+        peers_by_source: counts(torrent, "peers_by_source"),
+        peers_found_by_source: counts(torrent, "peers_found_by_source"),
+        time_to_complete_ms: torrent.get("time_to_complete_ms").and_then(Value::as_u64),
     })
+}
+
+/// A `{source: count}` object; missing or malformed counts are 0.
+fn counts(torrent: &Value, key: &str) -> BTreeMap<String, u32> {
+    torrent
+        .get(key)
+        .and_then(Value::as_object)
+        .map(|sources| {
+            sources
+                .iter()
+                .map(|(k, v)| {
+                    let n = v.as_u64().unwrap_or(0);
+                    (k.clone(), u32::try_from(n).unwrap_or(u32::MAX))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Swarm progress: pieces held by the nodes that should complete, over what they need in all
@@ -104,8 +116,9 @@ mod tests {
             "torrents": [{
                 "num_pieces": 10, "pieces_have": 4, "complete": false,
                 "bytes_uploaded": 5, "bytes_downloaded": 6, "duplicate_bytes": 7,
-                "banned_peers": 1,
-                "peers_by_source": {"manual": 0, "dht": 2, "pex": 1, "tracker": 3, "incoming": 0}
+                "banned_peers": 1, "time_to_complete_ms": null,
+                "peers_by_source": {"manual": 0, "dht": 2, "pex": 1, "tracker": 3, "incoming": 0},
+                "peers_found_by_source": {"manual": 0, "dht": 5, "pex": 4, "tracker": 3}
             }]
         });
         let s = parse(&doc).unwrap();
@@ -117,6 +130,8 @@ mod tests {
         assert_eq!(s.banned_peers, 1);
         assert_eq!(s.peers_by_source["dht"], 2);
         assert_eq!(s.peers_by_source["tracker"], 3);
+        assert_eq!(s.peers_found_by_source["dht"], 5);
+        assert_eq!(s.time_to_complete_ms, None);
         assert!(parse(&json!({"torrents": []})).is_none());
     }
 
@@ -136,7 +151,7 @@ mod tests {
             let (mut socket, _) = listener.accept().await.unwrap();
             let mut buf = [0u8; 1024];
             let _ = socket.read(&mut buf).await.unwrap();
-            let body = r#"{"torrents":[{"num_pieces":3,"pieces_have":3,"complete":true}]}"#;
+            let body = r#"{"torrents":[{"num_pieces":3,"pieces_have":3,"complete":true,"time_to_complete_ms":1250}]}"#;
             let answer = format!(
                 "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
                 body.len()
@@ -146,5 +161,6 @@ mod tests {
         let stats = fetch(addr, Duration::from_secs(5)).await.unwrap();
         assert!(stats.complete);
         assert_eq!(stats.num_pieces, 3);
+        assert_eq!(stats.time_to_complete_ms, Some(1250));
     }
 }

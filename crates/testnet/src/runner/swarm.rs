@@ -1,27 +1,30 @@
 //! The processes of a run and what is done to them: the tracker, bootstrap nodes, the groups'
-//! nodes joining, polling, leaving, and faults.
+//! nodes joining and polling here; leaving and faults in `apply`; the end in `finish`.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
 use rand::rngs::SmallRng;
-use rand::seq::SliceRandom;
 use tokio::sync::mpsc::UnboundedSender;
-use tracing::warn;
 
-use crate::content::{PreparedContent, link_or_copy, same_content};
-use crate::record::{FaultRecord, RunRecord};
-use crate::scenario::{FaultAction, Role, Scenario};
+use crate::content::{PreparedContent, link_or_copy};
+use crate::record::FaultRecord;
+use crate::scenario::{Role, Scenario};
 
-use super::faults::{Churn, FaultClock, describe};
+use super::faults::{Churn, FaultClock};
 use super::inproc::{InProc, InProcSpec};
 use super::member::Member;
-use super::node::{Node, Phase};
-use super::plan::{self, Endpoints, NodePaths, NodePlan, Sources};
+use super::node::{Node, Phase, Poll};
+use super::plan::{self, Endpoints, NodePaths, Sources};
 use super::process::Proc;
-use super::stats::{self, swarm_progress};
-use super::{GroupTick, RunError, RunEvent, Tick};
+use super::stats;
+use super::{End, GroupTick, RunError, RunEvent, Tick};
+
+mod apply;
+mod finish;
+#[cfg(test)]
+mod tests;
 
 /// How long the tracker and bootstrap nodes get to print their addresses.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(15);
@@ -52,6 +55,8 @@ pub struct Swarm {
     events: UnboundedSender<RunEvent>,
     /// Total bytes down and up at the previous tick, and its time, for rates.
     last_totals: (u64, u64, f64),
+    /// The start of the run clock: nodes' join and completion times count from here.
+    epoch: Instant,
 }
 
 impl Swarm {
@@ -97,7 +102,37 @@ impl Swarm {
             faults: Vec::new(),
             events,
             last_totals: (0, 0, 0.0),
+            epoch: Instant::now(),
         }
+    }
+
+    /// Starts the run clock (once the tracker and bootstrap nodes are up).
+    pub fn start_clock(&mut self) {
+        self.epoch = Instant::now();
+    }
+
+    /// Time on the run clock.
+    pub fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
+    /// One tick at `now()`: start the nodes due, poll them all, let them leave, fire faults,
+    /// report. Returns when and why the run is over, if it is.
+    pub async fn step(&mut self) -> Result<Option<(Duration, End)>, RunError> {
+        let t = self.now();
+        self.start_due(t)?;
+        self.poll(t).await;
+        self.leave(t);
+        self.faults(t).await?;
+        let tick = self.tick(t);
+        self.emit(RunEvent::Tick(tick));
+        if self.settled() {
+            return Ok(Some((t, End::Settled)));
+        }
+        if t >= self.scenario.timeout {
+            return Ok(Some((t, End::TimedOut)));
+        }
+        Ok(None)
     }
 
     fn emit(&self, event: RunEvent) {
@@ -195,15 +230,15 @@ impl Swarm {
             let args = plan::node_args(group, &node.paths, &self.sources, &self.endpoints);
             Member::Process(Proc::spawn(&self.shoal, &args, &node.paths.root)?)
         };
-        let node = &mut self.nodes[i];
-        node.proc = Some(proc);
-        node.phase = Phase::Running;
+        let at = self.now();
+        self.nodes[i].launched(proc, at);
         Ok(())
     }
 
     /// Polls every running node's `/stats` at once and records what they say.
     pub async fn poll(&mut self, t: Duration) {
         let secs = t.as_secs_f64();
+        let epoch = self.epoch;
         let mut polls = Vec::new();
         for (i, node) in self.nodes.iter_mut().enumerate() {
             if node.phase != Phase::Running {
@@ -216,170 +251,35 @@ impl Swarm {
                 polls.push(async move { (i, stats::fetch(addr, POLL_TIMEOUT).await) });
             }
         }
-        for (i, answer) in futures::future::join_all(polls).await {
+        let answers = futures::future::join_all(polls).await;
+        let answered = self.now().as_secs_f64();
+        for (i, answer) in answers {
             let Some(stats) = answer else { continue };
-            if self.nodes[i].observe(stats, secs) {
-                let name = self.nodes[i].plan.name.clone();
-                self.emit(RunEvent::NodeFinished { name, t: secs });
-            }
-        }
-        for i in 0..self.nodes.len() {
-            if self.nodes[i].check_exit(t) {
-                let name = self.nodes[i].plan.name.clone();
-                self.emit(RunEvent::NodeFinished { name, t: secs });
-            }
-        }
-    }
-
-    /// Stops nodes whose leave condition holds (and seeders past one copy, once that fault
-    /// fired).
-    pub fn leave(&mut self, t: Duration) {
-        let size = self.content.size;
-        for i in 0..self.nodes.len() {
-            let node = &self.nodes[i];
-            let one_copy = self.seeders_one_copy
-                && node.role == Role::Seeder
-                && node.phase == Phase::Running
-                && node.record.bytes_up >= size;
-            if node.should_leave(t, size) {
-                self.nodes[i].leave_now(t);
-            } else if one_copy {
-                self.nodes[i].kill_now(t);
-                let what = format!(
-                    "{} stopped after uploading one copy",
-                    self.nodes[i].plan.name
-                );
-                self.record_fault(t, what);
-            }
-        }
-    }
-
-    /// Swarm progress over the nodes that should complete.
-    pub fn progress(&self) -> f64 {
-        let n = self.content.num_pieces;
-        let held: Vec<u32> = self
-            .nodes
-            .iter()
-            .filter(|node| node.record.should_complete)
-            .map(|node| node.pieces(n))
-            .collect();
-        swarm_progress(&held, n)
-    }
-
-    fn record_fault(&mut self, t: Duration, what: String) {
-        let t = t.as_secs_f64();
-        tracing::info!(t, %what, "fault");
-        self.emit(RunEvent::FaultFired {
-            t,
-            what: what.clone(),
-        });
-        self.faults.push(FaultRecord { t, what });
-    }
-
-    /// Fires the faults that are due and carries on churns.
-    pub async fn faults(&mut self, t: Duration) -> Result<(), RunError> {
-        let progress = self.progress();
-        let due = self.clock.due(&self.scenario.faults, t, progress);
-        for i in due {
-            let Some(fault) = self.scenario.faults.get(i) else {
-                continue;
+            let node = &mut self.nodes[i];
+            let added = node.proc.as_ref().and_then(|p| p.lines().added_at);
+            let poll = Poll {
+                sent: secs,
+                answered,
+                added: added.map(|a| a.saturating_duration_since(epoch).as_secs_f64()),
             };
-            let action = fault.action.clone();
-            self.record_fault(t, describe(&action));
-            self.apply(&action, t).await?;
-        }
-        let mut churns = std::mem::take(&mut self.churns);
-        for churn in &mut churns {
-            for _ in 0..churn.due(t) {
-                self.replace_one(&churn.group, t)?;
+            if node.observe(stats, poll) {
+                self.finished(i);
             }
         }
-        churns.retain(|c| !c.done());
-        self.churns = churns;
-        Ok(())
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].check_exit(t, epoch) {
+                self.finished(i);
+            }
+        }
     }
 
-    async fn apply(&mut self, action: &FaultAction, t: Duration) -> Result<(), RunError> {
-        match action {
-            FaultAction::KillTracker => {
-                if let Some(tracker) = &mut self.tracker {
-                    tracker.kill();
-                }
-            }
-            FaultAction::RestartTracker => {
-                if let Some(tracker) = &mut self.tracker {
-                    tracker.kill();
-                }
-                if let Err(e) = self.start_tracker().await {
-                    warn!(error = %e, "tracker restart failed");
-                    self.record_fault(t, format!("tracker restart failed: {e}"));
-                }
-            }
-            FaultAction::Kill { group, count } => {
-                for i in self.pick(group, *count, Phase::Running) {
-                    self.nodes[i].kill_now(t);
-                }
-            }
-            FaultAction::Pause { group, count } => {
-                for i in self.pick(group, *count, Phase::Running) {
-                    if let Some(proc) = &mut self.nodes[i].proc {
-                        proc.signal("STOP");
-                    }
-                    self.nodes[i].phase = Phase::Paused;
-                }
-            }
-            FaultAction::Resume { group } => {
-                for i in self.pick(group, None, Phase::Paused) {
-                    if let Some(proc) = &mut self.nodes[i].proc {
-                        proc.signal("CONT");
-                    }
-                    self.nodes[i].phase = Phase::Running;
-                }
-            }
-            FaultAction::Churn { .. } => self.churns.extend(Churn::new(action, t)),
-            FaultAction::KillSeedersAfterOneCopy => self.seeders_one_copy = true,
+    fn finished(&self, i: usize) {
+        if let Some(node) = self.nodes.get(i) {
+            self.emit(RunEvent::NodeFinished {
+                name: node.plan.name.clone(),
+                t: node.record.completed_s.unwrap_or_default(),
+            });
         }
-        Ok(())
-    }
-
-    /// `count` (all if `None`) random nodes of `group` in `phase`.
-    fn pick(&mut self, group: &str, count: Option<u32>, phase: Phase) -> Vec<usize> {
-        let mut found: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| self.nodes[i].record.group == group && self.nodes[i].phase == phase)
-            .collect();
-        found.shuffle(&mut self.rng);
-        if let Some(count) = count {
-            found.truncate(count as usize);
-        }
-        found.sort_unstable();
-        found
-    }
-
-    /// Churn: kills one random running node of `group` and starts a fresh one in its place.
-    fn replace_one(&mut self, group: &str, t: Duration) -> Result<(), RunError> {
-        let Some(victim) = self.pick(group, Some(1), Phase::Running).first().copied() else {
-            return Ok(());
-        };
-        self.nodes[victim].kill_now(t);
-        let g = self.nodes[victim].plan.group;
-        let Some(spec) = self.scenario.groups.get(g) else {
-            return Ok(());
-        };
-        let index = self.next_index.get(g).copied().unwrap_or(0);
-        if let Some(next) = self.next_index.get_mut(g) {
-            *next += 1;
-        }
-        let name = plan::node_name(group, index);
-        let paths = NodePaths::new(&self.run_dir.join("nodes"), &name);
-        let plan = NodePlan {
-            name: name.clone(),
-            group: g,
-            join: t,
-        };
-        self.nodes.push(Node::new(plan, spec, paths));
-        let what = format!("churn: {} replaced by {name}", self.nodes[victim].plan.name);
-        self.record_fault(t, what);
-        self.start_node(self.nodes.len() - 1)
     }
 
     /// Whether the run is over: every node started, every node that should complete has,
@@ -460,43 +360,6 @@ impl Swarm {
                 .count(),
         }
     }
-
-    /// Stops every process, checks every node's content and returns the record.
-    pub fn finish(&mut self, t: Duration, timed_out: bool, started_unix: u64) -> RunRecord {
-        for node in &mut self.nodes {
-            if let Some(proc) = &mut node.proc {
-                proc.kill();
-            }
-        }
-        for proc in &mut self.bootstrap {
-            proc.kill();
-        }
-        if let Some(tracker) = &mut self.tracker {
-            tracker.kill();
-        }
-        for node in &mut self.nodes {
-            let copy = node.paths.download_dir.join(&self.sources.content_name);
-            node.record.content_ok =
-                node.phase != Phase::Waiting && same_content(&self.content.path, &copy);
-        }
-        RunRecord {
-            scenario: self.scenario.name.clone(),
-            seed: self.scenario.seed,
-            started_unix,
-            duration_s: t.as_secs_f64(),
-            content_size: self.content.size,
-            num_pieces: self.content.num_pieces,
-            mode: if self.in_process {
-                "in-process"
-            } else {
-                "processes"
-            }
-            .to_owned(),
-            timed_out,
-            nodes: self.nodes.iter().map(|n| n.record.clone()).collect(),
-            faults: self.faults.clone(),
-        }
-    }
 }
 
 /// The port of `http://127.0.0.1:PORT/announce`.
@@ -504,16 +367,4 @@ fn tracker_port(url: &str) -> Option<u16> {
     let rest = url.strip_prefix("http://")?;
     let host_port = rest.split('/').next()?;
     host_port.rsplit(':').next()?.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn tracker_port_from_url() {
-        assert_eq!(
-            super::tracker_port("http://127.0.0.1:6969/announce"),
-            Some(6969)
-        );
-        assert_eq!(super::tracker_port("udp://x"), None);
-    }
 }

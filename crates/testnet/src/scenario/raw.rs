@@ -191,7 +191,7 @@ impl RawScenario {
         }
         let mut faults = Vec::with_capacity(self.faults.len());
         for (i, f) in self.faults.into_iter().enumerate() {
-            faults.push(convert_fault(f, i, &names, cx)?);
+            faults.push(convert_fault(f, i, &names, &tracker, cx)?);
         }
         Ok(Scenario {
             name,
@@ -257,17 +257,7 @@ fn convert_group(
     names: &mut BTreeSet<String>,
 ) -> Result<Group, ScenarioError> {
     let key = |k: &str| format!("groups[{i}].{k}");
-    let name = raw.name.get_ref().trim().to_owned();
-    if name.is_empty() {
-        return Err(cx.err(raw.name.span(), key("name"), "must not be empty"));
-    }
-    if !names.insert(name.clone()) {
-        return Err(cx.err(
-            raw.name.span(),
-            key("name"),
-            format!("another group is already named {name:?}"),
-        ));
-    }
+    let name = group_name(&raw.name, &key("name"), cx, names)?;
     let role = match raw.role.get_ref() {
         RawRole::Seeder => Role::Seeder,
         RawRole::Leecher => Role::Leecher,
@@ -278,28 +268,15 @@ fn convert_group(
         Some(c) => cx.int(c, &key("count"), 1, MAX_COUNT)?,
         None => 1,
     };
-    let upload_limit = raw
-        .upload_limit
-        .as_ref()
-        .map(|v| cx.rate(v, &key("upload_limit")))
-        .transpose()?;
-    let download_limit = raw
-        .download_limit
-        .as_ref()
-        .map(|v| cx.rate(v, &key("download_limit")))
-        .transpose()?;
-    let join_at = raw
-        .join_at
-        .as_ref()
-        .map(|v| cx.duration(v, &key("join_at")))
-        .transpose()?;
-    let join_spread = raw
-        .join_spread
-        .as_ref()
-        .map(|v| cx.duration(v, &key("join_spread")))
-        .transpose()?;
+    let rate = |v: &Option<Sv>, k: &str| v.as_ref().map(|v| cx.rate(v, &key(k))).transpose();
+    let duration = |v: &Option<Sv>, k: &str| {
+        v.as_ref()
+            .map(|v| cx.duration(v, &key(k)))
+            .transpose()
+            .map(Option::unwrap_or_default)
+    };
     let leave = match &raw.leave {
-        Some(v) => convert_leave(v, &key("leave"), cx)?,
+        Some(v) => group_leave(v, role, &key("leave"), cx)?,
         None => Leave::Never,
     };
     let d = raw.discovery.unwrap_or(RawDiscovery {
@@ -307,11 +284,6 @@ fn convert_group(
         pex: None,
         tracker: None,
     });
-    let discovery = Discovery {
-        dht: d.dht.unwrap_or(true),
-        pex: d.pex.unwrap_or(true),
-        tracker: d.tracker.unwrap_or(tracker.enabled),
-    };
     let magnet = match &raw.magnet {
         Some(m) if *m.get_ref() && role == Role::Seeder => {
             return Err(cx.err(m.span(), key("magnet"), "only groups that download (leecher, free-rider, hostile) can start from a magnet link"));
@@ -323,14 +295,54 @@ fn convert_group(
         name,
         count,
         role,
-        upload_limit,
-        download_limit,
-        join_at: join_at.unwrap_or_default(),
-        join_spread: join_spread.unwrap_or_default(),
+        upload_limit: rate(&raw.upload_limit, "upload_limit")?,
+        download_limit: rate(&raw.download_limit, "download_limit")?,
+        join_at: duration(&raw.join_at, "join_at")?,
+        join_spread: duration(&raw.join_spread, "join_spread")?,
         leave,
-        discovery,
+        discovery: Discovery {
+            dht: d.dht.unwrap_or(true),
+            pex: d.pex.unwrap_or(true),
+            tracker: d.tracker.unwrap_or(tracker.enabled),
+        },
         magnet,
     })
+}
+
+/// A group's name: not empty, not taken by another group (it is added to `names`).
+fn group_name(
+    raw: &Spanned<String>,
+    key: &str,
+    cx: &Ctx<'_>,
+    names: &mut BTreeSet<String>,
+) -> Result<String, ScenarioError> {
+    let name = raw.get_ref().trim().to_owned();
+    if name.is_empty() {
+        return Err(cx.err(raw.span(), key, "must not be empty"));
+    }
+    if !names.insert(name.clone()) {
+        return Err(cx.err(
+            raw.span(),
+            key,
+            format!("another group is already named {name:?}"),
+        ));
+    }
+    Ok(name)
+}
+
+/// A group's leave condition; `on-completion` makes no sense for seeders, which are complete
+/// from the start (it would never fire, or fire at once): an error rather than a silent no-op.
+fn group_leave(v: &Sv, role: Role, key: &str, cx: &Ctx<'_>) -> Result<Leave, ScenarioError> {
+    let leave = convert_leave(v, key, cx)?;
+    if leave == Leave::OnCompletion && role == Role::Seeder {
+        return Err(cx.err(
+            v.span(),
+            key,
+            "a seeder is complete from the start, so \"on-completion\" cannot apply: use \
+             \"never\", { at = \"60s\" } or { after_uploading = 1.0 }",
+        ));
+    }
+    Ok(leave)
 }
 
 fn convert_leave(v: &Sv, key: &str, cx: &Ctx<'_>) -> Result<Leave, ScenarioError> {
@@ -367,55 +379,118 @@ fn convert_fault(
     raw: Spanned<RawFault>,
     i: usize,
     groups: &BTreeSet<String>,
+    tracker: &TrackerSpec,
     cx: &Ctx<'_>,
 ) -> Result<Fault, ScenarioError> {
     let fault_span = raw.span();
     let raw = raw.into_inner();
     let key = |k: &str| format!("faults[{i}].{k}");
-    let when = match (&raw.at, &raw.progress) {
-        (Some(at), None) => Trigger::At(cx.duration(at, &key("at"))?),
-        (None, Some(p)) if (0.0..=1.0).contains(p.get_ref()) => Trigger::Progress(*p.get_ref()),
-        (None, Some(p)) => {
-            return Err(cx.err(
-                p.span(),
-                key("progress"),
-                format!("expected a fraction from 0.0 to 1.0, got {}", p.get_ref()),
-            ));
-        }
-        _ => {
-            return Err(cx.err(
-                fault_span,
-                format!("faults[{i}]"),
-                "give exactly one of `at` (a time) or `progress` (0.0 to 1.0)",
-            ));
-        }
-    };
+    let when = fault_trigger(&raw, fault_span, i, cx)?;
     let action = *raw.action.get_ref();
-    let needs_group = matches!(
-        action,
-        RawAction::Kill | RawAction::Pause | RawAction::Resume | RawAction::Churn
-    );
-    let group = match (&raw.group, needs_group) {
-        (Some(g), true) if groups.contains(g.get_ref()) => g.get_ref().clone(),
-        (Some(g), true) => {
-            return Err(cx.err(
-                g.span(),
-                key("group"),
-                format!("no group is named {:?}", g.get_ref()),
-            ));
-        }
-        (None, true) => {
-            return Err(cx.err(
-                raw.action.span(),
-                key("group"),
-                "this action needs `group`: the name of a [[groups]] entry",
-            ));
-        }
-        (Some(g), false) => {
-            return Err(cx.err(g.span(), key("group"), "this action does not take a group"));
-        }
-        (None, false) => String::new(),
+    if matches!(action, RawAction::KillTracker | RawAction::RestartTracker) && !tracker.enabled {
+        return Err(cx.err(
+            raw.action.span(),
+            key("action"),
+            format!(
+                "{:?} needs a tracker, but the scenario runs none: set `enabled = true` under \
+                 [tracker], or drop this fault",
+                action.name()
+            ),
+        ));
+    }
+    let group = fault_group(&raw, i, groups, cx)?;
+    check_fault_keys(&raw, i, cx)?;
+    let count = raw
+        .count
+        .as_ref()
+        .map(|c| cx.int(c, &key("count"), 1, MAX_COUNT))
+        .transpose()?;
+    let action = match action {
+        RawAction::KillTracker => FaultAction::KillTracker,
+        RawAction::RestartTracker => FaultAction::RestartTracker,
+        RawAction::KillSeedersAfterOneCopy => FaultAction::KillSeedersAfterOneCopy,
+        RawAction::Kill => FaultAction::Kill { group, count },
+        RawAction::Pause => FaultAction::Pause { group, count },
+        RawAction::Resume => FaultAction::Resume { group },
+        RawAction::Churn => churn(&raw, group, i, cx)?,
     };
+    Ok(Fault { when, action })
+}
+
+impl RawAction {
+    /// The name as written in a scenario file.
+    fn name(self) -> &'static str {
+        match self {
+            RawAction::KillTracker => "kill-tracker",
+            RawAction::RestartTracker => "restart-tracker",
+            RawAction::Kill => "kill",
+            RawAction::Pause => "pause",
+            RawAction::Resume => "resume",
+            RawAction::Churn => "churn",
+            RawAction::KillSeedersAfterOneCopy => "kill-seeders-after-one-copy",
+        }
+    }
+
+    fn needs_group(self) -> bool {
+        matches!(
+            self,
+            RawAction::Kill | RawAction::Pause | RawAction::Resume | RawAction::Churn
+        )
+    }
+}
+
+/// Exactly one of `at` and `progress`.
+fn fault_trigger(
+    raw: &RawFault,
+    fault_span: std::ops::Range<usize>,
+    i: usize,
+    cx: &Ctx<'_>,
+) -> Result<Trigger, ScenarioError> {
+    match (&raw.at, &raw.progress) {
+        (Some(at), None) => Ok(Trigger::At(cx.duration(at, &format!("faults[{i}].at"))?)),
+        (None, Some(p)) if (0.0..=1.0).contains(p.get_ref()) => Ok(Trigger::Progress(*p.get_ref())),
+        (None, Some(p)) => Err(cx.err(
+            p.span(),
+            format!("faults[{i}].progress"),
+            format!("expected a fraction from 0.0 to 1.0, got {}", p.get_ref()),
+        )),
+        _ => Err(cx.err(
+            fault_span,
+            format!("faults[{i}]"),
+            "give exactly one of `at` (a time) or `progress` (0.0 to 1.0)",
+        )),
+    }
+}
+
+/// The group a fault acts on: required by the actions on nodes, refused by the others.
+fn fault_group(
+    raw: &RawFault,
+    i: usize,
+    groups: &BTreeSet<String>,
+    cx: &Ctx<'_>,
+) -> Result<String, ScenarioError> {
+    let key = format!("faults[{i}].group");
+    match (&raw.group, raw.action.get_ref().needs_group()) {
+        (Some(g), true) if groups.contains(g.get_ref()) => Ok(g.get_ref().clone()),
+        (Some(g), true) => Err(cx.err(
+            g.span(),
+            key,
+            format!("no group is named {:?}", g.get_ref()),
+        )),
+        (None, true) => Err(cx.err(
+            raw.action.span(),
+            key,
+            "this action needs `group`: the name of a [[groups]] entry",
+        )),
+        (Some(g), false) => Err(cx.err(g.span(), key, "this action does not take a group")),
+        (None, false) => Ok(String::new()),
+    }
+}
+
+/// `count` only for kill and pause; `per_minute` and `duration` only for churn.
+fn check_fault_keys(raw: &RawFault, i: usize, cx: &Ctx<'_>) -> Result<(), ScenarioError> {
+    let action = *raw.action.get_ref();
+    let key = |k: &str| format!("faults[{i}].{k}");
     check_only_for(
         cx,
         &raw.count,
@@ -430,49 +505,44 @@ fn convert_fault(
         &key("per_minute"),
         "churn",
     )?;
-    if action != RawAction::Churn {
-        if let Some(d) = &raw.duration {
-            return Err(cx.err(d.span(), key("duration"), "only churn takes `duration`"));
+    match &raw.duration {
+        Some(d) if action != RawAction::Churn => {
+            Err(cx.err(d.span(), key("duration"), "only churn takes `duration`"))
         }
+        _ => Ok(()),
     }
-    let count = raw
-        .count
+}
+
+/// A churn fault: `per_minute` and `duration` are required.
+fn churn(
+    raw: &RawFault,
+    group: String,
+    i: usize,
+    cx: &Ctx<'_>,
+) -> Result<FaultAction, ScenarioError> {
+    let key = |k: &str| format!("faults[{i}].{k}");
+    let missing = |k: &str| cx.err(raw.action.span(), key(k), format!("churn needs `{k}`"));
+    let per_minute = raw
+        .per_minute
         .as_ref()
-        .map(|c| cx.int(c, &key("count"), 1, MAX_COUNT))
-        .transpose()?;
-    let action = match action {
-        RawAction::KillTracker => FaultAction::KillTracker,
-        RawAction::RestartTracker => FaultAction::RestartTracker,
-        RawAction::KillSeedersAfterOneCopy => FaultAction::KillSeedersAfterOneCopy,
-        RawAction::Kill => FaultAction::Kill { group, count },
-        RawAction::Pause => FaultAction::Pause { group, count },
-        RawAction::Resume => FaultAction::Resume { group },
-        RawAction::Churn => {
-            let missing = |k: &str| cx.err(raw.action.span(), key(k), format!("churn needs `{k}`"));
-            let per_minute = raw
-                .per_minute
-                .as_ref()
-                .ok_or_else(|| missing("per_minute"))?;
-            let pm = *per_minute.get_ref();
-            if !(pm.is_finite() && pm > 0.0 && pm <= 10_000.0) {
-                return Err(cx.err(
-                    per_minute.span(),
-                    key("per_minute"),
-                    format!("expected a rate of nodes per minute greater than 0, got {pm}"),
-                ));
-            }
-            let duration = cx.duration(
-                raw.duration.as_ref().ok_or_else(|| missing("duration"))?,
-                &key("duration"),
-            )?;
-            FaultAction::Churn {
-                group,
-                per_minute: pm,
-                duration,
-            }
-        }
-    };
-    Ok(Fault { when, action })
+        .ok_or_else(|| missing("per_minute"))?;
+    let pm = *per_minute.get_ref();
+    if !(pm.is_finite() && pm > 0.0 && pm <= 10_000.0) {
+        return Err(cx.err(
+            per_minute.span(),
+            key("per_minute"),
+            format!("expected a rate of nodes per minute greater than 0, got {pm}"),
+        ));
+    }
+    let duration = cx.duration(
+        raw.duration.as_ref().ok_or_else(|| missing("duration"))?,
+        &key("duration"),
+    )?;
+    Ok(FaultAction::Churn {
+        group,
+        per_minute: pm,
+        duration,
+    })
 }
 
 fn check_only_for<T>(

@@ -274,6 +274,46 @@ fn semantic_checks() {
 }
 
 #[test]
+fn tracker_faults_need_a_tracker() {
+    let no_tracker = BASE.replace("enabled = true", "enabled = false");
+    let e = err(&no_tracker);
+    assert!(
+        e.starts_with(
+            "scenario.toml line 29: faults[0].action: \"kill-tracker\" needs a tracker, but the scenario runs none"
+        ),
+        "{e}"
+    );
+    let e = err(&no_tracker.replace("\"kill-tracker\"", "\"restart-tracker\""));
+    assert!(
+        e.starts_with(
+            "scenario.toml line 29: faults[0].action: \"restart-tracker\" needs a tracker"
+        ),
+        "{e}"
+    );
+    // Without the tracker table at all, the same.
+    let e = err(&BASE.replace("[tracker]\nenabled = true\n", ""));
+    assert!(e.contains("faults[0].action"), "{e}");
+}
+
+#[test]
+fn seeders_cannot_leave_on_completion() {
+    let e = err(&BASE.replace("upload_limit = \"4MiB/s\"", "leave = \"on-completion\""));
+    assert!(
+        e.starts_with(
+            "scenario.toml line 15: groups[0].leave: a seeder is complete from the start"
+        ),
+        "{e}"
+    );
+    // Leechers may.
+    let s = Scenario::parse(&BASE.replace(
+        "leave = { after_uploading = 2.0 }",
+        "leave = \"on-completion\"",
+    ))
+    .unwrap();
+    assert_eq!(s.groups[1].leave, Leave::OnCompletion);
+}
+
+#[test]
 fn size_limit() {
     let text = format!("{BASE}\n#{}", "x".repeat(MAX_SCENARIO_BYTES));
     assert!(matches!(
