@@ -10,8 +10,12 @@ use shoal_wire::{Message, WireError, decode_frame, encode};
 
 use crate::rate::TokenBucket;
 
-/// Bytes asked of the socket per read.
+/// Most bytes asked of the stream per read.
 const READ_CHUNK: usize = 64 * 1024;
+/// Bytes asked per read at first; doubled (up to [`READ_CHUNK`]) whenever a read fills it,
+/// so a stream that carries requests keeps a small buffer and one that carries pieces soon
+/// reads in large chunks.
+const FIRST_READ_CHUNK: usize = 4 * 1024;
 /// A batch is written once it holds this many bytes.
 pub(crate) const WRITE_BATCH: usize = 256 * 1024;
 
@@ -49,6 +53,10 @@ async fn throttle(bucket: Option<&SharedBucket>, bytes: usize) {
 pub struct FrameReader<R> {
     inner: R,
     buf: BytesMut,
+    /// Where reads land before they are appended to `buf`: zeroed once (and when it grows), so
+    /// that a read costs a copy of what arrived rather than zeroing a whole chunk of `buf`
+    /// first (most reads of requests are a few hundred bytes).
+    scratch: Vec<u8>,
     limit: Option<SharedBucket>,
 }
 
@@ -56,7 +64,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R, limit: Option<SharedBucket>) -> Self {
         Self {
             inner,
-            buf: BytesMut::with_capacity(READ_CHUNK),
+            buf: BytesMut::new(),
+            scratch: vec![0; FIRST_READ_CHUNK],
             limit,
         }
     }
@@ -76,17 +85,11 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             if let Some(message) = decode(&mut self.buf)? {
                 return Ok(Some(message));
             }
-            let start = self.buf.len();
-            self.buf.resize(start + READ_CHUNK, 0);
-            let read = self.inner.read(&mut self.buf[start..]).await;
-            let n = match read {
-                Ok(n) => n,
-                Err(e) => {
-                    self.buf.truncate(start);
-                    return Err(e.into());
-                }
-            };
-            self.buf.truncate(start + n);
+            let n = self.inner.read(&mut self.scratch).await?;
+            self.buf.extend_from_slice(&self.scratch[..n]);
+            if n == self.scratch.len() && n < READ_CHUNK {
+                self.scratch.resize(2 * n, 0);
+            }
             if n == 0 {
                 return if self.buf.is_empty() {
                     Ok(None)

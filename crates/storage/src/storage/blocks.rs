@@ -54,6 +54,28 @@ impl Storage {
         result
     }
 
+    /// Takes `data` into its piece's buffer if that needs no I/O, and says whether it did: a
+    /// caller on an async thread can then skip handing the block to a disk thread. `false`
+    /// leaves everything as it was; write the block with [`Storage::write_block`].
+    pub fn buffer_block(&self, piece: u32, offset: u32, data: &[u8]) -> Result<bool, StorageError> {
+        if self.config.read_only {
+            return Err(StorageError::ReadOnly { piece });
+        }
+        self.check_range(piece, offset, data.len())?;
+        let piece_size = self.piece_size(piece)?;
+        let mut state = lock(&self.state);
+        if state.have.contains(piece) {
+            return Err(StorageError::PieceAlreadyVerified { piece });
+        }
+        if !state
+            .assembly
+            .would_buffer(piece, piece_size, offset, data.len())
+        {
+            return Ok(false);
+        }
+        Ok(state.assembly.write(piece, piece_size, offset, data) == Route::Buffered)
+    }
+
     fn write_spans(&self, start: u64, data: &[u8]) -> Result<(), StorageError> {
         self.layout.for_each_span(start, data.len(), |span| {
             let FileKind::Data(path) = &self.layout.files[span.file].kind else {
@@ -90,7 +112,11 @@ impl Storage {
             (state.assembly.take(piece), writes)
         };
         let verdict = match taken {
-            Taken::Complete(data) => self.settle_assembled(piece, &data, writes_before),
+            Taken::Complete(data) => {
+                let verdict = self.settle_assembled(piece, &data, writes_before);
+                lock(&self.state).assembly.recycle(data);
+                verdict
+            }
             Taken::Incomplete => Ok(PieceCheck::HashMismatch),
             Taken::OnDisk => self.verify_on_disk(piece, size),
         };
