@@ -6,6 +6,8 @@
 #
 #   scripts/bench-transfer.sh [SIZE_MIB] [RUNS]        (default 1024 and 3)
 #
+# SHOAL_BIN=path/to/shoal compares another build (e.g. an older commit's) on the same data.
+#
 # Run it on an otherwise idle machine; it builds shoal in release mode first. The last line is
 # `shoal-transfer key=value ... status=OK|FAIL`, like ../shared/bench/lt_pair.py's.
 set -euo pipefail
@@ -13,8 +15,12 @@ cd "$(dirname "$0")/.."
 
 size_mib=${1:-1024}
 runs=${2:-3}
-cargo build --release --quiet --bin shoal
-shoal=$PWD/target/release/shoal
+if [ -n "${SHOAL_BIN:-}" ]; then
+  shoal=$SHOAL_BIN
+else
+  cargo build --release --quiet --bin shoal
+  shoal=$PWD/target/release/shoal
+fi
 work=$(mktemp -d /tmp/shoal-bench-transfer.XXXXXX)
 seeder_pid=""
 cleanup() {

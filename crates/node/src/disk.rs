@@ -19,7 +19,8 @@ pub(crate) type Reply = Box<dyn FnOnce(Done) + Send>;
 pub(crate) enum Job {
     Write(shoal_wire::Block, Reply),
     Verify(u32, Reply),
-    Read(shoal_wire::BlockRef, Reply),
+    /// Blocks for one peer, in the order it asked for them.
+    Read(Vec<shoal_wire::BlockRef>, Reply),
     Flush,
 }
 
@@ -33,9 +34,9 @@ pub(crate) enum Done {
         piece: u32,
         ok: bool,
     },
+    /// Each block of a [`Job::Read`], with its bytes or why they could not be read.
     Read {
-        block: shoal_wire::BlockRef,
-        data: Result<Vec<u8>, String>,
+        blocks: Vec<(shoal_wire::BlockRef, Result<bytes::Bytes, String>)>,
     },
 }
 
@@ -102,6 +103,50 @@ impl Disk {
     }
 }
 
+/// Reads `blocks`; each run of blocks that follow each other in one piece (a peer asks for a
+/// piece's blocks in order) is read with one system call into one buffer, which the blocks
+/// then share.
+fn read_blocks(
+    storage: &Storage,
+    blocks: &[shoal_wire::BlockRef],
+) -> Vec<(shoal_wire::BlockRef, Result<bytes::Bytes, String>)> {
+    let mut out = Vec::with_capacity(blocks.len());
+    let mut rest = blocks;
+    while let Some(first) = rest.first() {
+        let mut len = u64::from(first.length);
+        let mut count = 1;
+        while let Some(next) = rest.get(count) {
+            let follows = next.piece == first.piece
+                && u64::from(next.offset) == u64::from(first.offset) + len
+                && len + u64::from(next.length) <= MAX_READ_RUN;
+            if !follows {
+                break;
+            }
+            len += u64::from(next.length);
+            count += 1;
+        }
+        let (run, after) = rest.split_at(count);
+        // `len` is at most MAX_READ_RUN, so it fits.
+        match storage.read_block(first.piece, first.offset, len as u32) {
+            Ok(data) => {
+                let data = bytes::Bytes::from(data);
+                let mut at = 0usize;
+                for block in run {
+                    let end = at + block.length as usize;
+                    out.push((*block, Ok(data.slice(at..end))));
+                    at = end;
+                }
+            }
+            Err(e) => out.extend(run.iter().map(|b| (*b, Err(e.to_string())))),
+        }
+        rest = after;
+    }
+    out
+}
+
+/// Longest run of blocks read with one system call.
+const MAX_READ_RUN: u64 = 1 << 20;
+
 fn run(storage: &Storage, job: Job) {
     match job {
         Job::Write(block, reply) => {
@@ -137,16 +182,68 @@ fn run(storage: &Storage, job: Job) {
             }
             reply(Done::Verified { piece, ok });
         }
-        Job::Read(block, reply) => {
-            let data = storage
-                .read_block(block.piece, block.offset, block.length)
-                .map_err(|e| e.to_string());
-            reply(Done::Read { block, data });
-        }
+        Job::Read(blocks, reply) => reply(Done::Read {
+            blocks: read_blocks(storage, &blocks),
+        }),
         Job::Flush => {
             if let Err(e) = storage.flush() {
                 warn!(error = %e, "saving resume state failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shoal_metainfo::{CreateOptions, create_torrent};
+    use shoal_storage::StorageConfig;
+    use shoal_wire::BlockRef;
+
+    #[test]
+    fn runs_of_blocks_are_read_together_and_each_block_gets_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(dir.path().join("f"), &content).unwrap();
+        let options = CreateOptions {
+            piece_length: Some(65536),
+            ..CreateOptions::default()
+        };
+        let torrent = create_torrent(&dir.path().join("f"), &options, &mut |_| {})
+            .unwrap()
+            .torrent;
+        let config = StorageConfig {
+            read_only: true,
+            ..StorageConfig::default()
+        };
+        let state = dir.path().join("state");
+        let opened =
+            Storage::open(torrent.info_hash, &torrent.info, dir.path(), &state, config).unwrap();
+        let block = |piece: u32, offset: u32, length: u32| BlockRef {
+            piece,
+            offset,
+            length,
+        };
+        // A run of three in piece 0, piece 3 (the short last one, 3392 bytes), one out of range.
+        let asked = [
+            block(0, 0, 16384),
+            block(0, 16384, 16384),
+            block(0, 32768, 16384),
+            block(3, 0, 200_000 - 3 * 65536),
+            block(7, 0, 16384),
+        ];
+        let got = read_blocks(&opened.storage, &asked);
+        assert_eq!(got.len(), asked.len());
+        for (i, (b, data)) in got.iter().enumerate().take(4) {
+            assert_eq!(*b, asked[i]);
+            let start = (b.piece * 65536 + b.offset) as usize;
+            let data = data.as_ref().unwrap();
+            assert_eq!(
+                &data[..],
+                &content[start..start + b.length as usize],
+                "block {i}"
+            );
+        }
+        assert!(got[4].1.is_err(), "piece 7 does not exist");
     }
 }

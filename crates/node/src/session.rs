@@ -9,7 +9,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use libp2p::{Multiaddr, PeerId};
 use shoal_metainfo::InfoHash;
 use shoal_storage::{Storage, StorageError};
@@ -327,12 +326,19 @@ impl Session {
     }
 
     fn perform_actions(&mut self) {
+        // Blocks to serve, gathered per peer so that the read thread takes them in one job.
+        let mut serves: Vec<(PeerKey, Vec<BlockRef>)> = Vec::new();
         while let Some(action) = self.engine.poll_action() {
             match action {
                 Action::Send { peer, message } => self.send(peer, Outgoing::Message(message)),
                 Action::WriteBlock { block, .. } => self.write_block(block),
                 Action::VerifyPiece { piece } => self.verify_piece(piece),
-                Action::ServeRequest { peer, block } => self.serve(peer, block),
+                Action::ServeRequest { peer, block } => {
+                    match serves.iter_mut().find(|(p, _)| *p == peer) {
+                        Some((_, blocks)) => blocks.push(block),
+                        None => serves.push((peer, vec![block])),
+                    }
+                }
                 Action::Disconnect { peer, reason } => {
                     if let Some(link) = self.peers.get(&peer) {
                         info!(peer = %link.info.peer_id, %reason, "dropping peer");
@@ -359,6 +365,9 @@ impl Session {
                     self.flush_storage();
                 }
             }
+        }
+        for (peer, blocks) in serves {
+            self.serve(peer, blocks);
         }
     }
 
@@ -406,20 +415,24 @@ impl Session {
         self.disk.submit(Job::Verify(piece, self.reply()));
     }
 
-    fn serve(&self, peer: PeerKey, block: BlockRef) {
+    /// Reads `blocks` for `peer` on the read thread and queues them to its stream.
+    fn serve(&self, peer: PeerKey, blocks: Vec<BlockRef>) {
         let Some(outbox) = self.peers.get(&peer).map(|l| l.outbox.clone()) else {
             return;
         };
         let tx = self.input_tx.clone();
         let corrupt = self.node.corrupt_uploads();
         let reply: Reply = Box::new(move |done| {
-            if let Done::Read { block, data } = done {
+            let Done::Read { blocks } = done else { return };
+            for (block, data) in blocks {
                 match data {
-                    Ok(mut data) => {
-                        if corrupt {
-                            data.iter_mut().for_each(|b| *b = !*b);
-                        }
-                        let _ = outbox.send(Outgoing::Served(block, Bytes::from(data)));
+                    Ok(data) => {
+                        let data = if corrupt {
+                            data.iter().map(|b| !b).collect()
+                        } else {
+                            data
+                        };
+                        let _ = outbox.send(Outgoing::Served(block, data));
                     }
                     Err(e) => {
                         warn!(piece = block.piece, error = %e, "cannot read a block to serve");
@@ -428,7 +441,7 @@ impl Session {
                 }
             }
         });
-        self.disk.submit(Job::Read(block, reply));
+        self.disk.submit(Job::Read(blocks, reply));
     }
 
     fn flush_storage(&self) {
