@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 use shoal_metainfo::InfoHash;
-use shoal_storage::{Storage, StorageError};
+use shoal_storage::Storage;
 use shoal_swarm::{Action, Event, PeerKey, Torrent as Engine};
 use shoal_wire::{Block, BlockRef, HaveState, Message, Validator};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -385,30 +385,8 @@ impl Session {
         })
     }
 
-    /// A received block: copied into its piece's buffer right here when that needs no I/O
-    /// (the usual case: a memory copy, cheaper than waking the write thread and being woken
-    /// by its answer), otherwise written by the write thread.
-    fn write_block(&mut self, block: Block) {
-        let ok = match self
-            .storage
-            .buffer_block(block.piece, block.offset, &block.data)
-        {
-            Ok(true) => true,
-            Ok(false) => {
-                self.disk.submit(Job::Write(block, self.reply()));
-                return;
-            }
-            // A late end-game copy of a block whose piece is already verified.
-            Err(StorageError::PieceAlreadyVerified { .. }) => true,
-            Err(e) => {
-                warn!(piece = block.piece, error = %e, "block write failed");
-                false
-            }
-        };
-        self.handle(Event::BlockWritten {
-            block: block.block_ref(),
-            ok,
-        });
+    fn write_block(&self, block: Block) {
+        self.disk.submit(Job::Write(block, self.reply()));
     }
 
     fn verify_piece(&self, piece: u32) {

@@ -18,17 +18,6 @@
 //! STATE_DIR/<info-hash hex>.dirty      unclean-shutdown marker: present while open
 //! ```
 //!
-//! # Pieces assembled in memory
-//!
-//! Blocks of the engine's size (16 KiB, aligned) are gathered per piece in memory, up to
-//! [`StorageConfig::assembly_bytes`] (default 64 MiB). [`Storage::verify_piece`] hashes the
-//! buffer and, if it matches, writes the piece with one positioned write per file: no block
-//! is written one by one and nothing is read back. A piece that fails its hash never touches
-//! the disk. A piece whose first block finds the buffers full, or that receives a block of
-//! another size, is written through to disk block by block and verified by reading it back,
-//! as it would be with assembly off (`assembly_bytes: 0`). Unverified blocks live only in
-//! memory, so a crash loses them, which changes nothing below: they were never trusted.
-//!
 //! Pad files are never created; their ranges read as zeros (so piece hashes verify) and writes
 //! to them are dropped. BEP 47 symbolic links are **not created**: they carry no data, and
 //! creating links from untrusted metadata is how a torrent would point outside the download
@@ -149,7 +138,6 @@
 
 #![warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod assembly;
 mod error;
 mod layout;
 mod open_files;

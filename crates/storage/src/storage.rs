@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use shoal_metainfo::{Info, InfoHash, PieceGeometry};
 
-use crate::assembly::Assembly;
 use crate::error::StorageError;
 use crate::layout::{FileKind, Layout};
 use crate::open_files::{DEFAULT_OPEN_FILES, OpenFiles};
@@ -30,10 +29,6 @@ pub struct StorageConfig {
     pub flush_bytes: u64,
     /// Threads for the recheck at open; `None` uses every core.
     pub recheck_threads: Option<NonZeroUsize>,
-    /// Memory for pieces being assembled: a piece's blocks are gathered in memory, hashed
-    /// there and written once verified (see the crate docs). Pieces that find it full are
-    /// written block by block and read back to be hashed. 0 turns assembly off.
-    pub assembly_bytes: usize,
     /// Open the files read-only and never create, extend or write them: for seeding data
     /// that belongs to the user. Missing or short files simply lack their pieces, and
     /// [`Storage::write_block`] fails with [`StorageError::ReadOnly`].
@@ -47,7 +42,6 @@ impl Default for StorageConfig {
             flush_interval: Duration::from_secs(10),
             flush_bytes: 64 << 20,
             recheck_threads: None,
-            assembly_bytes: 64 << 20,
             read_only: false,
         }
     }
@@ -123,8 +117,6 @@ struct State {
     /// Writes to pieces not yet verified, so that a verification that raced a write (e.g. a
     /// late duplicate block from another peer) is never taken for a good piece.
     writes: HashMap<u32, PieceWrites>,
-    /// Pieces gathered in memory until verified.
-    assembly: Assembly,
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -247,7 +239,6 @@ impl Storage {
         found: &PieceSet,
     ) -> Self {
         let geometry = info.geometry();
-        let assembly = Assembly::new(config.assembly_bytes);
         let mut open_files = OpenFiles::new(config.open_files, config.read_only);
         // Pieces found by reading may sit in the page cache only (after kill -9): sync their
         // files before a resume record names them.
@@ -271,7 +262,6 @@ impl Storage {
                 unrecorded_bytes: 0,
                 last_flush: Instant::now(),
                 writes: HashMap::new(),
-                assembly,
             }),
             recorded: Mutex::new(parts.stats),
         }

@@ -4,7 +4,6 @@
 mod support;
 
 use proptest::prelude::*;
-use shoal_storage::StorageConfig;
 use support::{Dirs, Entry, assert_files_match, download, multi_file, scrambled_blocks};
 
 const NAMES: [&[&str]; 8] = [
@@ -33,11 +32,7 @@ proptest! {
     fn any_layout_round_trips(
         raw in proptest::collection::vec(entry(), 1..8),
         piece_length in prop_oneof![Just(16384usize), Just(32768)],
-        // The engine's 16 KiB blocks (assembled in memory), or any other size (written
-        // through).
-        block in prop_oneof![Just(16384usize), 1000usize..20_000],
-        // Room for no piece, one piece, or plenty: pieces past it go through to disk.
-        assembly_bytes in prop_oneof![Just(0usize), Just(32768), Just(1 << 20)],
+        block in 1000usize..20_000,
     ) {
         let mut entries: Vec<Entry> = raw
             .iter()
@@ -48,8 +43,7 @@ proptest! {
         entries.push(Entry::File(NAMES[7], 1 + raw.len()));
         let built = multi_file("prop", &entries, piece_length, raw.len() as u64);
         let dirs = Dirs::new();
-        let config = StorageConfig { assembly_bytes, ..StorageConfig::default() };
-        let storage = dirs.open_with(&built, config).unwrap().storage;
+        let storage = dirs.open(&built).storage;
         download(&storage, &built, &scrambled_blocks(&built, block));
         prop_assert!(storage.have().is_full());
         assert_files_match(dirs.download.path(), &built);
