@@ -29,7 +29,7 @@ mod links;
 
 use discovery::{Lookup, PexInbox};
 pub(crate) use links::Conn;
-use links::{Outgoing, PeerLink, announced, read_loop, write_loop};
+use links::{Outgoing, PeerLink, read_loop, write_loop};
 
 /// Requests to a session from its [`crate::TorrentHandle`].
 pub(crate) enum TorrentCommand {
@@ -396,9 +396,9 @@ impl Session {
         let (outbox, queue) = mpsc::unbounded_channel();
         match sent {
             // Our handshake went out when the stream opened; pieces verified since then
-            // reach the peer as Have messages.
+            // reach the peer as Have messages (none from a super-seed: it reveals its own).
             Some(sent) => {
-                for piece in self.engine.have().ones().filter(|&p| !announced(&sent, p)) {
+                for piece in self.engine.haves_since(&sent) {
                     let _ = outbox.send(Outgoing::Message(Message::Have(piece)));
                 }
             }

@@ -9,12 +9,19 @@
 //! cargo bench -p shoal-swarm --bench efficiency -- 50 --seeds 1 --latency-ms 5
 //! ```
 //!
-//! Per run it also prints how many copies of the content the seeder uploaded (1.00 is ideal),
-//! the duplicate bytes leechers received, and the leechers' mean upload utilisation between
-//! their join and `t_last`.
+//! Per run it also prints how many copies of the content the seeder uploaded (`seed_up`, 1.00
+//! is ideal), the duplicate bytes leechers received, the leechers' mean upload utilisation
+//! between their join and `t_last`, the median completion, when the seeder had sent every
+//! block once (`copy1`) and how long its upload sat idle until then.
+//!
+//! For exploration: `TRACE=1` prints the swarm every half second (why idle leechers are idle)
+//! and how the first and last pieces spread; `SHOAL_<KNOB>=value` overrides a
+//! [`SwarmConfig`] field (see [`tuned`]).
 
 #[path = "../tests/support/mod.rs"]
 mod support;
+#[path = "efficiency/trace.rs"]
+mod trace;
 
 use std::time::Duration;
 
@@ -63,6 +70,9 @@ struct Outcome {
     duplicate_mib: f64,
     utilisation: f64,
     median_done: f64,
+    /// From the first join until the seeder had sent every block once; the seeder's idle
+    /// time within that span.
+    first_copy: Option<(f64, f64)>,
 }
 
 fn run(n: usize, seed: u64, latency: Duration, content: &Content) -> Outcome {
@@ -71,11 +81,15 @@ fn run(n: usize, seed: u64, latency: Duration, content: &Content) -> Outcome {
         let join = JOIN_AT + JOIN_SPREAD.mul_f64(i as f64 / n as f64);
         specs.push(NodeSpec::leecher(RATE).joining_at(join));
     }
-    let config = SwarmConfig::default();
+    let config = tuned(SwarmConfig::default());
     let mut sim = Sim::new(content.clone(), &specs, config, seed)
         .with_latency(latency)
         .lean();
-    let done = sim.run(Duration::from_secs(900), Sim::all_complete);
+    let done = if std::env::var("TRACE").is_ok() {
+        trace::run(&mut sim, RATE)
+    } else {
+        sim.run(Duration::from_secs(900), Sim::all_complete)
+    };
     let first_join = JOIN_AT.as_secs_f64();
     let mut completions: Vec<f64> = sim.nodes[1..]
         .iter()
@@ -107,11 +121,44 @@ fn run(n: usize, seed: u64, latency: Duration, content: &Content) -> Outcome {
         seed_copies: sim.nodes[0].torrent.stats().bytes_uploaded as f64 / f,
         duplicate_mib: duplicates as f64 / MIB as f64,
         utilisation,
+        first_copy: sim.nodes[0].first_copy_at.map(|(at, busy)| {
+            let span = at.as_secs_f64() - first_join;
+            (span, span - busy.as_secs_f64())
+        }),
         median_done: completions
             .get(completions.len() / 2)
             .copied()
             .unwrap_or(f64::NAN),
     }
+}
+
+/// Exploration knobs: `SHOAL_QUEUE_TIME_MS`, `SHOAL_MIN_QUEUE`, `SHOAL_SERVE_PIPELINE`,
+/// `SHOAL_UPLOAD_SLOTS`, `SHOAL_SUPER_SEED` (0/1), `SHOAL_SUPER_SEED_PEERS`,
+/// `SHOAL_ENDGAME_COPIES` override the [`SwarmConfig`] field of that name.
+fn tuned(mut c: SwarmConfig) -> SwarmConfig {
+    let get = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+    if let Some(v) = get("SHOAL_QUEUE_TIME_MS") {
+        c.request_queue_time = Duration::from_millis(v);
+    }
+    if let Some(v) = get("SHOAL_SERVE_PIPELINE") {
+        c.serve_pipeline = v as usize;
+    }
+    if let Some(v) = get("SHOAL_UPLOAD_SLOTS") {
+        c.upload_slots = v as usize;
+    }
+    if let Some(v) = get("SHOAL_SUPER_SEED_PEERS") {
+        c.super_seed_peers = v as usize;
+    }
+    if let Some(v) = get("SHOAL_ENDGAME_COPIES") {
+        c.endgame_extra_copies = v as usize;
+    }
+    if let Some(v) = get("SHOAL_MIN_QUEUE") {
+        c.min_queue_depth = v as usize;
+    }
+    if let Some(v) = get("SHOAL_SUPER_SEED") {
+        c.super_seed = v != 0;
+    }
+    c
 }
 
 fn main() {
@@ -123,8 +170,18 @@ fn main() {
         o.latency
     );
     println!(
-        "{:>4} {:>5} {:>8} {:>7} {:>7} {:>9} {:>10} {:>8} {:>8}",
-        "N", "seed", "t_last", "T_min", "ratio", "seed_up", "dup_MiB", "util", "t_median"
+        "{:>4} {:>5} {:>8} {:>7} {:>7} {:>9} {:>8} {:>7} {:>8} {:>7} {:>9}",
+        "N",
+        "seed",
+        "t_last",
+        "T_min",
+        "ratio",
+        "seed_up",
+        "dup_MiB",
+        "util",
+        "t_median",
+        "copy1",
+        "seed_idle"
     );
     for &n in &o.sizes {
         let mut ratios = Vec::new();
@@ -134,7 +191,7 @@ fn main() {
             let ratio = r.t_last.map(|t| t / r.t_min);
             ratios.extend(ratio);
             println!(
-                "{n:>4} {seed:>5} {:>8} {:>7.2} {:>7} {:>8.2}x {:>10.1} {:>7.1}% {:>8.2}   ({:.1?})",
+                "{n:>4} {seed:>5} {:>8} {:>7.2} {:>7} {:>8.2}x {:>8.1} {:>6.1}% {:>8.2} {:>7} {:>9}  ({:.1?})",
                 r.t_last.map_or("stalled".into(), |t| format!("{t:.2}")),
                 r.t_min,
                 ratio.map_or("-".into(), |x| format!("{x:.3}")),
@@ -142,6 +199,8 @@ fn main() {
                 r.duplicate_mib,
                 r.utilisation * 100.0,
                 r.median_done,
+                r.first_copy.map_or("-".into(), |c| format!("{:.2}", c.0)),
+                r.first_copy.map_or("-".into(), |c| format!("{:.2}", c.1)),
                 started.elapsed(),
             );
         }

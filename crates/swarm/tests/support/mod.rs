@@ -2,7 +2,7 @@
 //! for one engine, and a discrete-event network that wires several engines together over fake
 //! storage ([`sim`]).
 
-#![allow(dead_code)] // each test file uses a different part
+#![allow(dead_code, unused_imports)] // each test file uses a different part
 
 mod sim;
 

@@ -31,6 +31,8 @@ pub struct NodeSpec {
     pub upload_rate: u64,
     /// Serves garbage instead of the content.
     pub corrupt: bool,
+    /// Never uploads (its engine runs with `upload: false`).
+    pub free_rider: bool,
     /// When the node starts, from the start of the simulation.
     pub join_at: Duration,
 }
@@ -41,6 +43,7 @@ impl NodeSpec {
             seed: true,
             upload_rate,
             corrupt: false,
+            free_rider: false,
             join_at: Duration::ZERO,
         }
     }
@@ -48,6 +51,12 @@ impl NodeSpec {
         Self {
             seed: false,
             ..Self::seed(upload_rate)
+        }
+    }
+    pub fn free_rider(upload_rate: u64) -> Self {
+        Self {
+            free_rider: true,
+            ..Self::leecher(upload_rate)
         }
     }
     pub fn joining_at(self, join_at: Duration) -> Self {
@@ -70,6 +79,13 @@ pub struct SimNode {
     pub disconnected: BTreeSet<usize>,
     /// Lean mode: offsets of the blocks written with the right bytes, per unverified piece.
     written_ok: BTreeMap<u32, BTreeSet<u32>>,
+    /// Seeds: the blocks served so far, until every one was.
+    first_copy: BTreeSet<BlockRef>,
+    /// Seeds: when the last block of the content was served for the first time, and how long
+    /// the uplink had been busy by then.
+    pub first_copy_at: Option<(Duration, Duration)>,
+    /// When each piece passed verification here, by piece.
+    pub verified_at: BTreeMap<u32, Duration>,
 }
 
 #[derive(Debug)]
@@ -122,6 +138,9 @@ impl Sim {
                 banned: BTreeSet::new(),
                 disconnected: BTreeSet::new(),
                 written_ok: BTreeMap::new(),
+                first_copy: BTreeSet::new(),
+                first_copy_at: None,
+                verified_at: BTreeMap::new(),
             })
             .collect();
         let mut sim = Self {
@@ -317,6 +336,9 @@ impl Sim {
             }
             Action::VerifyPiece { piece } => {
                 let ok = self.verify(i, piece);
+                if ok {
+                    self.nodes[i].verified_at.insert(piece, now - self.start);
+                }
                 self.schedule(now, i, Event::PieceVerified { piece, ok });
             }
             Action::ServeRequest { peer, block } => self.serve(i, peer.0 as usize, block),
@@ -395,6 +417,14 @@ impl Sim {
         let sent_at = node.upload_busy_until.max(self.now) + send_time;
         node.upload_busy_until = sent_at;
         node.upload_busy += send_time;
+        if node.spec.seed && node.first_copy_at.is_none() {
+            node.first_copy.insert(r);
+            if node.first_copy.len() == self.content.geometry.total_size().div_ceil(16384) as usize
+            {
+                node.first_copy_at = Some((sent_at - self.start, node.upload_busy));
+                node.first_copy.clear();
+            }
+        }
         self.link_busy_until.insert((i, to), sent_at);
         let block = Block {
             piece: r.piece,
@@ -435,5 +465,9 @@ fn new_torrent(
     } else {
         Bitfield::new(n)
     };
-    Torrent::new(config.clone(), content.geometry, have, seed, now).unwrap()
+    let config = SwarmConfig {
+        upload: config.upload && !spec.free_rider,
+        ..config.clone()
+    };
+    Torrent::new(config, content.geometry, have, seed, now).unwrap()
 }
