@@ -7,6 +7,7 @@
 //! ```text
 //! cargo bench -p shoal-swarm --bench efficiency                 # N = 10, 20, 50; 3 seeds each
 //! cargo bench -p shoal-swarm --bench efficiency -- 50 --seeds 1 --latency-ms 5
+//! cargo bench -p shoal-swarm --bench efficiency -- 50 --startup-ms 2000  # slow discovery
 //! ```
 //!
 //! Per run it also prints how many copies of the content the seeder uploaded (`seed_up`, 1.00
@@ -39,6 +40,9 @@ struct Options {
     sizes: Vec<usize>,
     seeds: u64,
     latency: Duration,
+    /// Mean time from a leecher's planned start to its first connections (process start,
+    /// DHT lookups); each leecher's is spread over half to one and a half times this.
+    startup: Duration,
 }
 
 fn options() -> Options {
@@ -46,6 +50,7 @@ fn options() -> Options {
         sizes: Vec::new(),
         seeds: 3,
         latency: Duration::from_millis(2),
+        startup: Duration::ZERO,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -53,6 +58,7 @@ fn options() -> Options {
         match arg.as_str() {
             "--seeds" => o.seeds = value().unwrap_or(o.seeds).max(1),
             "--latency-ms" => o.latency = Duration::from_millis(value().unwrap_or(2)),
+            "--startup-ms" => o.startup = Duration::from_millis(value().unwrap_or(0)),
             a if a.starts_with("--") => {} // cargo bench's own flags
             a => o.sizes.extend(a.parse::<usize>().ok()),
         }
@@ -75,15 +81,18 @@ struct Outcome {
     first_copy: Option<(f64, f64)>,
 }
 
-fn run(n: usize, seed: u64, latency: Duration, content: &Content) -> Outcome {
+fn run(n: usize, seed: u64, o: &Options, content: &Content) -> Outcome {
     let mut specs = vec![NodeSpec::seed(RATE)];
     for i in 0..n {
         let join = JOIN_AT + JOIN_SPREAD.mul_f64(i as f64 / n as f64);
-        specs.push(NodeSpec::leecher(RATE).joining_at(join));
+        // Golden-ratio spread: deterministic, and uncorrelated with the join order.
+        let spread = 0.5 + (i as f64 * 0.618_034 + seed as f64 * 0.381_966).fract();
+        let start = join + o.startup.mul_f64(spread);
+        specs.push(NodeSpec::leecher(RATE).joining_at(start));
     }
     let config = tuned(SwarmConfig::default());
     let mut sim = Sim::new(content.clone(), &specs, config, seed)
-        .with_latency(latency)
+        .with_latency(o.latency)
         .lean();
     let done = if std::env::var("TRACE").is_ok() {
         trace::run(&mut sim, RATE)
@@ -105,7 +114,7 @@ fn run(n: usize, seed: u64, latency: Duration, content: &Content) -> Outcome {
     let utilisation = sim.nodes[1..]
         .iter()
         .map(|node| {
-            let window = end - node.spec.join_at.as_secs_f64();
+            let window = end - node.spec.join_at.as_secs_f64().min(end);
             node.torrent.stats().bytes_uploaded as f64 / (rate * window)
         })
         .sum::<f64>()
@@ -134,7 +143,7 @@ fn run(n: usize, seed: u64, latency: Duration, content: &Content) -> Outcome {
 
 /// Exploration knobs: `SHOAL_QUEUE_TIME_MS`, `SHOAL_MIN_QUEUE`, `SHOAL_SERVE_PIPELINE`,
 /// `SHOAL_UPLOAD_SLOTS`, `SHOAL_SUPER_SEED` (0/1), `SHOAL_SUPER_SEED_PEERS`,
-/// `SHOAL_ENDGAME_COPIES` override the [`SwarmConfig`] field of that name.
+/// `SHOAL_ENDGAME_COPIES`, `SHOAL_RECHOKE_MS`, `SHOAL_OPTIMISTIC_MS` override the [`SwarmConfig`] field of that name.
 fn tuned(mut c: SwarmConfig) -> SwarmConfig {
     let get = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
     if let Some(v) = get("SHOAL_QUEUE_TIME_MS") {
@@ -152,6 +161,12 @@ fn tuned(mut c: SwarmConfig) -> SwarmConfig {
     if let Some(v) = get("SHOAL_ENDGAME_COPIES") {
         c.endgame_extra_copies = v as usize;
     }
+    if let Some(v) = get("SHOAL_RECHOKE_MS") {
+        c.rechoke_interval = Duration::from_millis(v);
+    }
+    if let Some(v) = get("SHOAL_OPTIMISTIC_MS") {
+        c.optimistic_interval = Duration::from_millis(v);
+    }
     if let Some(v) = get("SHOAL_MIN_QUEUE") {
         c.min_queue_depth = v as usize;
     }
@@ -166,8 +181,8 @@ fn main() {
     let content = Content::new(PIECE, SIZE, 1);
     println!(
         "swarm efficiency (sim): 1 seeder + N leechers, 64 MiB, 256 KiB pieces, 2 MiB/s up, \
-         latency {:?}",
-        o.latency
+         latency {:?}, startup {:?}",
+        o.latency, o.startup
     );
     println!(
         "{:>4} {:>5} {:>8} {:>7} {:>7} {:>9} {:>8} {:>7} {:>8} {:>7} {:>9}",
@@ -187,7 +202,7 @@ fn main() {
         let mut ratios = Vec::new();
         for seed in 1..=o.seeds {
             let started = std::time::Instant::now();
-            let r = run(n, seed, o.latency, &content);
+            let r = run(n, seed, &o, &content);
             let ratio = r.t_last.map(|t| t / r.t_min);
             ratios.extend(ratio);
             println!(
