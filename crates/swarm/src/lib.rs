@@ -50,7 +50,7 @@
 //!   seeded random tie-break; random while we have fewer than 4 pieces.
 //! - Pipeline depth per peer: see [`queue_depth`] — 250 ms of the peer's rate (its 20 s
 //!   average or its last second or two, whichever is higher), or twice the smallest round trip
-//!   seen to it if that is longer; 8 to 256 blocks. A request unanswered for 20 s is offered
+//!   seen to it if that is longer (at most 1 s); 8 to 256 blocks. A request unanswered for 20 s is offered
 //!   to other peers too; a peer that delivers nothing for 60 s while we wait is snubbed.
 //! - End game: when no missing block is unrequested, a peer with free slots also requests
 //!   blocks already in flight, at most 2 extra copies per block; the first copy to arrive wins

@@ -27,8 +27,10 @@ pub fn queue_depth(rate: u64, config: &SwarmConfig) -> usize {
     queue_depth_over(rate, config.request_queue_time, config)
 }
 
-/// The longest a pipeline is sized to cover, whatever the round trips measured.
-pub(crate) const MAX_REQUEST_HORIZON: Duration = Duration::from_secs(3);
+/// The longest a pipeline is sized to cover, whatever the round trips measured: a round trip
+/// measured at a busy uploader includes its queue, which deeper pipelines would lengthen in
+/// turn, so the floor they set is kept well below the reference client's 3 s.
+pub(crate) const MAX_REQUEST_HORIZON: Duration = Duration::from_secs(1);
 
 /// [`queue_depth`] for a pipeline that must cover `horizon` instead of `request_queue_time`.
 pub(crate) fn queue_depth_over(rate: u64, horizon: Duration, config: &SwarmConfig) -> usize {

@@ -277,7 +277,7 @@ impl Torrent {
     /// How far ahead to keep a peer busy: `request_queue_time`, or twice the smallest round
     /// trip seen to it if that is longer (a pipeline sized from the rate alone cannot grow
     /// past a round trip longer than `request_queue_time`: the rate it measures is the one its
-    /// own depth allows), at most [`MAX_REQUEST_HORIZON`].
+    /// own depth allows), at most `MAX_REQUEST_HORIZON` (1 s).
     pub(crate) fn request_horizon(&self, peer: &Peer) -> Duration {
         let rtt = peer.rtt.get().unwrap_or_default();
         self.config
