@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 /// How a [`crate::Torrent`] chooses, paces and polices. `Default` gives the values of the
-/// BitTorrent reference client where one exists.
+/// BitTorrent reference client where one exists, except where a field says why not (those were
+/// tuned on the swarm-efficiency benchmark, `cargo bench -p shoal-swarm --bench efficiency`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SwarmConfig {
     /// Regular unchoke slots (tit-for-tat); one optimistic slot comes on top of these.
@@ -16,12 +17,19 @@ pub struct SwarmConfig {
     pub new_peer_period: Duration,
     /// Weight of a new peer in the optimistic draw (an established peer weighs 1).
     pub new_peer_weight: u32,
-    /// Smallest number of requests kept in flight per peer.
+    /// Smallest number of requests kept in flight per peer: what a peer whose rate is not
+    /// measured yet gets. 8 (the reference client starts at 4): on a loaded machine, with
+    /// round trips of tens of milliseconds, 4 blocks per round trip starve a fresh peer.
     pub min_queue_depth: usize,
     /// Largest number of requests kept in flight per peer.
     pub max_queue_depth: usize,
-    /// How many seconds of a peer's measured download rate we keep requested ahead: the
+    /// How long, at a peer's measured download rate, we keep requested ahead: the
     /// bandwidth-delay product for round trips up to this long (see [`crate::queue_depth`]).
+    /// 250 ms, not the reference 3 s: our requests wait in the uploader's queue behind
+    /// everyone else's, so this is also about how long a new request waits there. Deep queues
+    /// commit blocks to busy uploaders while others have nothing asked of them, and slow every
+    /// hop of a new piece through the swarm (3 s: t_last/T_min 1.13 on the benchmark's 50
+    /// leechers; 250 ms: 1.06).
     pub request_queue_time: Duration,
     /// A request unanswered this long is offered to other peers too (it stays queued at the
     /// slow peer; whichever copy arrives first wins and the others are cancelled).
@@ -52,6 +60,14 @@ pub struct SwarmConfig {
     /// A peer whose blocks were in this many pieces that failed verification is banned (a
     /// peer that was the only sender of one failed piece is banned at once).
     pub ban_after_failed_pieces: u32,
+    /// Super-seeding (see the crate documentation): a torrent that starts complete hides its
+    /// pieces and reveals them a few at a time, each to one peer, so that its upload goes to
+    /// pieces the swarm lacks instead of to copies the leechers could get from each other.
+    pub super_seed: bool,
+    /// Super-seeding: how many peers are served (have revealed pieces they still lack) at once,
+    /// to start with; up to four times as many while our upload runs dry with peers waiting.
+    /// Few, so that each revealed piece arrives (and can be passed on) soon.
+    pub super_seed_peers: usize,
     /// Whether this node uploads at all. Off, it never unchokes anyone (so every request is
     /// rejected): a free-rider, as testnets play one.
     pub upload: bool,
@@ -65,9 +81,9 @@ impl Default for SwarmConfig {
             optimistic_interval: Duration::from_secs(30),
             new_peer_period: Duration::from_secs(60),
             new_peer_weight: 3,
-            min_queue_depth: 4,
+            min_queue_depth: 8,
             max_queue_depth: 256,
-            request_queue_time: Duration::from_secs(3),
+            request_queue_time: Duration::from_millis(250),
             request_timeout: Duration::from_secs(20),
             snub_timeout: Duration::from_secs(60),
             endgame_extra_copies: 2,
@@ -77,6 +93,8 @@ impl Default for SwarmConfig {
             max_incoming_requests: 500,
             serve_pipeline: 64,
             ban_after_failed_pieces: 2,
+            super_seed: true,
+            super_seed_peers: 2,
             upload: true,
         }
     }

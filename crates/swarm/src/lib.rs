@@ -24,8 +24,9 @@
 //! then reports [`Event::PeerConnected`]; the peer's handshake arrives as
 //! [`Event::Message`] with [`shoal_wire::Message::Handshake`] (the node has checked its
 //! info-hash and version). Until then the engine sends the peer nothing but Have messages for
-//! pieces verified since our handshake went out. A message other than a handshake before the
-//! peer's handshake, or a second handshake, drops the peer.
+//! pieces verified since our handshake went out. A node that sent its handshake earlier (while
+//! dialing) sends the Haves of [`Torrent::haves_since`] first. A message other than a
+//! handshake before the peer's handshake, or a second handshake, drops the peer.
 //!
 //! After [`Action::Disconnect`] or [`Action::Ban`] the engine has forgotten the peer and
 //! ignores events still in flight for it; `PeerDisconnected` for it is harmless.
@@ -47,18 +48,30 @@
 //!
 //! - Picker: partial pieces first (closest to done first), then new pieces rarest first with a
 //!   seeded random tie-break; random while we have fewer than 4 pieces.
-//! - Pipeline depth per peer: see [`queue_depth`]. A request unanswered for 20 s is offered to
-//!   other peers too; a peer that delivers nothing for 60 s while we wait is snubbed.
+//! - Pipeline depth per peer: see [`queue_depth`] — 250 ms of the peer's rate (its 20 s
+//!   average or its last second or two, whichever is higher), or twice the smallest round trip
+//!   seen to it if that is longer (at most 1 s); 8 to 256 blocks. A request unanswered for 20 s is offered
+//!   to other peers too; a peer that delivers nothing for 60 s while we wait is snubbed.
 //! - End game: when no missing block is unrequested, a peer with free slots also requests
 //!   blocks already in flight, at most 2 extra copies per block; the first copy to arrive wins
 //!   and the others are cancelled.
-//!   End-game copies only fill a peer's pipeline up to the minimum depth (4), so the waste is
+//!   End-game copies only fill a peer's pipeline up to the minimum depth (8), so the waste is
 //!   a few blocks per peer; [`TorrentStats::duplicate_bytes`] shows it.
 //! - Choker: 4 regular slots by rate (download rate from them; upload rate to them while
 //!   seeding; a 20 s window) plus one optimistic slot, new peers (connected < 60 s) 3× as
 //!   likely in the draw; snubbed peers only compete for the optimistic slot; a free slot is
 //!   filled at once when a peer becomes interested; a peer that loses interest is choked and
 //!   its slot given away.
+//! - Super-seeding ([`SwarmConfig::super_seed`], on by default), for a torrent that starts
+//!   complete: the handshake announces no pieces, and pieces are revealed with Have messages,
+//!   each to one peer — the least revealed piece, then the rarest — to at most 2 peers at a time
+//!   (more while our upload runs dry), round-robin, one piece per turn while others wait,
+//!   peers whose earlier pieces nobody else has yet going last. The seed's upload, the scarcest
+//!   in a swarm fed by one seed, then carries each piece about once and the leechers spread
+//!   it. The choker does not run; a seed that finished a download does not super-seed.
+//!   [`Torrent::haves_since`] tells the node which Haves follow an early handshake.
+//! - Haves: a verified piece is announced to every peer that lacks it, and to peers that have
+//!   it too unless they have every piece (a super-seed sees its pieces spread that way).
 //! - Bans: see [`SwarmConfig::ban_after_failed_pieces`] — the sole sender of a corrupt piece,
 //!   or a sender in 2 corrupt pieces, is banned. A failed piece is downloaded again, from
 //!   peers that did not send blocks of it whenever one has it.
@@ -85,7 +98,7 @@
 //!   the info-hash.
 //!
 //! Not here (yet): keep-alives and idle timeouts (the node's transport has them), upload rate
-//! limits, piece priorities, super-seeding, dropping seed-to-seed connections.
+//! limits, piece priorities, dropping seed-to-seed connections.
 //!
 //! # Example
 //!
@@ -95,7 +108,7 @@
 //! use shoal_swarm::{Action, Event, PeerKey, SwarmConfig, Torrent};
 //! use shoal_wire::{Bitfield, Handshake, HaveState, Message};
 //!
-//! let geometry = PieceGeometry::new(32 * 1024, 100 * 1024).unwrap();
+//! let geometry = PieceGeometry::new(32 * 1024, 1024 * 1024).unwrap();
 //! let now = Instant::now();
 //! let mut torrent = Torrent::new(
 //!     SwarmConfig::default(),
@@ -124,7 +137,7 @@
 //!         other => panic!("unexpected {other:?}"),
 //!     }
 //! }
-//! assert_eq!(requests, 4); // the minimum queue depth, before any rate is measured
+//! assert_eq!(requests, 8); // the minimum queue depth, before any rate is measured
 //! assert!(torrent.poll_timeout().is_some());
 //! ```
 
@@ -143,6 +156,7 @@ mod picker;
 mod rate;
 mod requests;
 mod stats;
+mod superseed;
 mod torrent;
 mod upload;
 

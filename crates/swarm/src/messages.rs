@@ -68,6 +68,7 @@ impl Torrent {
         peer.wanted = self.picker.wanted_from(&have);
         peer.have = Some(have);
         self.update_interest(key);
+        self.pump_super_seed();
     }
 
     fn on_have(&mut self, key: PeerKey, piece: u32) {
@@ -90,6 +91,7 @@ impl Torrent {
             self.update_interest(key);
             self.fill_requests(key);
         }
+        self.pump_super_seed();
     }
 
     /// Tells the peer whether we want something it has, when that changed.
@@ -171,6 +173,7 @@ impl Torrent {
         }
         peer.incoming.push_back(block);
         self.pump_serving(key);
+        self.super_seed_requested(key, block.piece);
     }
 
     fn on_block(&mut self, now: Instant, key: PeerKey, block: Block) {
@@ -180,6 +183,14 @@ impl Torrent {
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
+        let sent_at = peer
+            .outstanding
+            .iter()
+            .find(|r| r.block == block_ref)
+            .map(|r| r.sent_at);
+        if let Some(sent_at) = sent_at {
+            peer.rtt.record(now, now.saturating_duration_since(sent_at));
+        }
         if !peer.take_outstanding(block_ref) && !peer.take_cancelled(block_ref) {
             peer.unrequested_blocks += 1;
             let count = peer.unrequested_blocks;

@@ -1,11 +1,12 @@
 //! What the engine remembers about one connected peer.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Instant;
 
 use shoal_wire::{Bitfield, BlockRef};
 
-use crate::rate::RateMeter;
+use crate::rate::{MinRtt, RateMeter};
+use crate::superseed::Reveal;
 
 /// Cancelled requests remembered per peer, so that blocks crossing our Cancel (or its Choke)
 /// are not taken for unrequested ones.
@@ -35,6 +36,8 @@ pub(crate) struct Peer {
     /// Payload from them / to them.
     pub(crate) down: RateMeter,
     pub(crate) up: RateMeter,
+    /// The smallest round trip of our requests to them, lately.
+    pub(crate) rtt: MinRtt,
     /// Our requests to them, oldest first.
     pub(crate) outstanding: Vec<OutstandingRequest>,
     pub(crate) recently_cancelled: VecDeque<BlockRef>,
@@ -51,6 +54,10 @@ pub(crate) struct Peer {
     pub(crate) incoming: VecDeque<BlockRef>,
     /// Their requests handed to the node as ServeRequest and not yet uploaded.
     pub(crate) serving: Vec<BlockRef>,
+    /// Super-seeding: the pieces we told them we have.
+    pub(crate) revealed: BTreeMap<u32, Reveal>,
+    /// Super-seeding: when their last turn started (0: never), for round-robin order.
+    pub(crate) turn: u64,
 }
 
 impl Peer {
@@ -66,6 +73,7 @@ impl Peer {
             snubbed: false,
             down: RateMeter::new(now),
             up: RateMeter::new(now),
+            rtt: MinRtt::new(now),
             outstanding: Vec::new(),
             recently_cancelled: VecDeque::new(),
             waiting_since: None,
@@ -75,6 +83,8 @@ impl Peer {
             rejected_pieces: BTreeSet::new(),
             incoming: VecDeque::new(),
             serving: Vec::new(),
+            revealed: BTreeMap::new(),
+            turn: 0,
         }
     }
 

@@ -100,6 +100,11 @@ impl PiecePicker {
         !self.have.get(piece) && !self.started.get(piece)
     }
 
+    /// How many connected peers have `piece`.
+    pub(crate) fn availability(&self, piece: u32) -> u32 {
+        self.availability.get(piece as usize).copied().unwrap_or(0)
+    }
+
     pub(crate) fn add_peer(&mut self, pieces: &Bitfield) {
         for piece in pieces.ones() {
             self.add_piece(piece);

@@ -2,7 +2,7 @@
 //! requests that go unanswered.
 
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use shoal_metainfo::BLOCK_SIZE;
 use shoal_wire::Message;
@@ -18,11 +18,23 @@ use crate::torrent::Torrent;
 /// depth = clamp(ceil(rate × request_queue_time / BLOCK_SIZE), min_queue_depth, max_queue_depth)
 /// ```
 ///
-/// i.e. the bandwidth-delay product for round trips up to `request_queue_time` (default 3 s,
-/// 4..=256 blocks). A peer that answers faster raises its measured rate and so its depth, until
-/// the link, not the pipeline, is the limit.
+/// i.e. the bandwidth-delay product for round trips up to `request_queue_time` (default 250 ms,
+/// 8..=256 blocks). A peer that answers faster raises its measured rate and so its depth, until
+/// the link, not the pipeline, is the limit. The engine passes the larger of the peer's 20 s
+/// average and its rate over the last one to two seconds, so a peer that just sped up (one
+/// that unchoked us, say) gets a deep enough pipeline within a round trip or two.
 pub fn queue_depth(rate: u64, config: &SwarmConfig) -> usize {
-    let in_flight = u128::from(rate) * config.request_queue_time.as_millis() / 1000;
+    queue_depth_over(rate, config.request_queue_time, config)
+}
+
+/// The longest a pipeline is sized to cover, whatever the round trips measured: a round trip
+/// measured at a busy uploader includes its queue, which deeper pipelines would lengthen in
+/// turn, so the floor they set is kept well below the reference client's 3 s.
+pub(crate) const MAX_REQUEST_HORIZON: Duration = Duration::from_secs(1);
+
+/// [`queue_depth`] for a pipeline that must cover `horizon` instead of `request_queue_time`.
+pub(crate) fn queue_depth_over(rate: u64, horizon: Duration, config: &SwarmConfig) -> usize {
+    let in_flight = u128::from(rate) * horizon.as_millis() / 1000;
     let blocks = in_flight.div_ceil(u128::from(BLOCK_SIZE));
     let blocks = usize::try_from(blocks).unwrap_or(usize::MAX);
     blocks
@@ -151,14 +163,13 @@ impl Torrent {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn depth_follows_the_bandwidth_delay_product() {
         let c = SwarmConfig::default();
-        assert_eq!(queue_depth(0, &c), 4);
-        // 1 MiB/s for 3 s = 192 blocks of 16 KiB.
-        assert_eq!(queue_depth(1 << 20, &c), 192);
+        assert_eq!(queue_depth(0, &c), 8);
+        // 4 MiB/s for 250 ms = 64 blocks of 16 KiB.
+        assert_eq!(queue_depth(4 << 20, &c), 64);
         assert_eq!(queue_depth(100 << 20, &c), 256);
         let one_second = SwarmConfig {
             request_queue_time: Duration::from_secs(1),

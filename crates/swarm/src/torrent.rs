@@ -17,8 +17,9 @@ use crate::error::SwarmError;
 use crate::event::{Action, BanReason, DisconnectReason, Event, PeerKey};
 use crate::peer::Peer;
 use crate::picker::{PiecePicker, VerifyOutcome};
-use crate::requests::queue_depth;
+use crate::requests::{MAX_REQUEST_HORIZON, queue_depth_over};
 use crate::stats::{PeerSnapshot, TorrentStats};
+use crate::superseed::SuperSeed;
 
 /// Running totals behind [`TorrentStats`].
 #[derive(Debug, Clone, Default)]
@@ -51,6 +52,8 @@ pub struct Torrent {
     pub(crate) now: Instant,
     pub(crate) next_rechoke: Instant,
     pub(crate) next_optimistic: Instant,
+    /// Set while super-seeding (a torrent that started complete, with the option on).
+    pub(crate) superseed: Option<SuperSeed>,
 }
 
 impl Torrent {
@@ -70,7 +73,10 @@ impl Torrent {
             });
         }
         let max_copies = config.endgame_extra_copies.saturating_add(1);
+        let superseed = (config.super_seed && have.is_full())
+            .then(|| SuperSeed::new(geometry.num_pieces(), config.super_seed_peers));
         Ok(Self {
+            superseed,
             picker: PiecePicker::new(geometry, have, config.random_first_pieces, max_copies),
             choker: Choker::new(config.upload_slots, config.new_peer_weight),
             bans: BanTracker::new(config.ban_after_failed_pieces),
@@ -93,13 +99,34 @@ impl Torrent {
     /// reach the peer as Have messages.
     pub fn handshake_have(&self) -> HaveState {
         let have = self.picker.have();
-        if self.picker.is_complete() {
+        if self.superseed.is_some() {
+            HaveState::None
+        } else if self.picker.is_complete() {
             HaveState::All
         } else if self.picker.have_count() == 0 {
             HaveState::None
         } else {
             HaveState::Bitfield(have.clone())
         }
+    }
+
+    /// The pieces to announce with Have messages on a stream whose handshake carried `sent`
+    /// (a [`Torrent::handshake_have`] from before [`Event::PeerConnected`]): those verified
+    /// since. A super-seed announces nothing: it reveals pieces itself.
+    pub fn haves_since(&self, sent: &HaveState) -> Vec<u32> {
+        if self.superseed.is_some() {
+            return Vec::new();
+        }
+        let announced = |piece: u32| match sent {
+            HaveState::All => true,
+            HaveState::None => false,
+            HaveState::Bitfield(bits) => bits.get(piece),
+        };
+        self.picker
+            .have()
+            .ones()
+            .filter(|&p| !announced(p))
+            .collect()
     }
 
     /// Our verified pieces.
@@ -239,8 +266,24 @@ impl Torrent {
         if peer.snubbed {
             1
         } else {
-            queue_depth(peer.down.rate(self.now), &self.config)
+            let rate = peer
+                .down
+                .rate(self.now)
+                .max(peer.down.recent_rate(self.now));
+            queue_depth_over(rate, self.request_horizon(peer), &self.config)
         }
+    }
+
+    /// How far ahead to keep a peer busy: `request_queue_time`, or twice the smallest round
+    /// trip seen to it if that is longer (a pipeline sized from the rate alone cannot grow
+    /// past a round trip longer than `request_queue_time`: the rate it measures is the one its
+    /// own depth allows), at most `MAX_REQUEST_HORIZON` (1 s).
+    pub(crate) fn request_horizon(&self, peer: &Peer) -> Duration {
+        let rtt = peer.rtt.get().unwrap_or_default();
+        self.config
+            .request_queue_time
+            .max(rtt.saturating_mul(2))
+            .min(MAX_REQUEST_HORIZON)
     }
 
     pub(crate) fn send(&mut self, peer: PeerKey, message: Message) {
@@ -294,9 +337,14 @@ impl Torrent {
                 let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
                 for key in keys {
                     if let Some(peer) = self.peers.get_mut(&key) {
-                        if peer.has(piece) {
+                        let has = peer.has(piece);
+                        if has {
                             peer.wanted = peer.wanted.saturating_sub(1);
-                        } else {
+                        }
+                        // A peer that has the piece hears of it too unless it has every
+                        // piece: a super-seed, which announces only what it revealed, counts
+                        // on these Haves to see its pieces spread.
+                        if !has || !peer.have.as_ref().is_some_and(Bitfield::is_full) {
                             self.send(key, Message::Have(piece));
                         }
                     }

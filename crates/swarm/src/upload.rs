@@ -28,6 +28,10 @@ impl Torrent {
 
     /// The periodic rechoke; `rotate` also moves the optimistic unchoke.
     pub(crate) fn rechoke(&mut self, now: Instant, rotate: bool) {
+        if self.superseed.is_some() {
+            self.pump_super_seed();
+            return;
+        }
         let candidates: Vec<ChokeCandidate> = self
             .peers
             .iter()
@@ -48,6 +52,10 @@ impl Torrent {
 
     /// Unchokes interested peers at once while the choker has free slots.
     pub(crate) fn fill_free_slots(&mut self) {
+        if self.superseed.is_some() {
+            self.pump_super_seed();
+            return;
+        }
         let now = self.now;
         let mut waiting: Vec<ChokeCandidate> = self
             .peers
@@ -92,6 +100,12 @@ impl Torrent {
             return;
         };
         peer.peer_interested = true;
+        if self.superseed.is_some() {
+            // Unchoked when a piece is revealed to it (again, if a NotInterested of its crossed
+            // that Have and we choked it).
+            self.pump_super_seed();
+            return;
+        }
         let Some(peer) = self.peers.get(&key).filter(|p| p.am_choking) else {
             return;
         };
@@ -101,13 +115,15 @@ impl Torrent {
         }
     }
 
-    /// An uninterested peer gives its slot back at once, to someone who wants it.
+    /// An uninterested peer gives its slot back at once, to someone who wants it. (While
+    /// super-seeding, a peer in its turn stays unchoked: its NotInterested crossed our Have.)
     pub(crate) fn on_not_interested(&mut self, key: PeerKey) {
+        let in_turn = self.in_super_seed_turn(key);
         let Some(peer) = self.peers.get_mut(&key) else {
             return;
         };
         peer.peer_interested = false;
-        if !peer.am_choking {
+        if !peer.am_choking && !in_turn {
             self.choker.remove(key);
             self.choke(key);
             self.fill_free_slots();
@@ -153,6 +169,7 @@ impl Torrent {
         }
         self.counters.uploaded += len;
         self.pump_serving(key);
+        self.super_seed_uploaded(key, block);
     }
 
     pub(crate) fn on_serve_failed(&mut self, key: PeerKey, block: BlockRef) {

@@ -9,8 +9,14 @@ use shoal_swarm::{Action, BanReason, DisconnectReason, Event, PeerKey, SwarmConf
 use shoal_wire::{Bitfield, BlockRef, HaveState, Message};
 use support::{Content, Driver, geometry, requests_to, sent_to};
 
+/// A seed that does not super-seed: the choker every seed that finished a download runs
+/// (super-seeding, for seeds that start complete, has tests of its own in superseed.rs).
 fn seeder(config: SwarmConfig, pieces: u64) -> Driver {
     let g = geometry(pieces, 4);
+    let config = SwarmConfig {
+        super_seed: false,
+        ..config
+    };
     Driver::new(config, g, Bitfield::full(g.num_pieces()), 3)
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use shoal_swarm::PeerKey;
-use shoal_wire::{Block, BlockRef, HaveState, Message, Validator};
+use shoal_wire::{Block, BlockRef, Message, Validator};
 use tokio::sync::mpsc;
 
 use super::Input;
@@ -36,15 +36,6 @@ pub(super) struct PeerLink {
     pub(super) outbound: bool,
     pub(super) outbox: mpsc::UnboundedSender<Outgoing>,
     pub(super) reader: tokio::task::JoinHandle<()>,
-}
-
-/// Whether a handshake with this have-state announced `piece`.
-pub(super) fn announced(have: &HaveState, piece: u32) -> bool {
-    match have {
-        HaveState::All => true,
-        HaveState::None => false,
-        HaveState::Bitfield(bits) => bits.get(piece),
-    }
 }
 
 /// Reads the stream's messages, checks each against the torrent, and queues it for the

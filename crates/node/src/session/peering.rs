@@ -9,7 +9,7 @@ use shoal_wire::{Handshake, HaveState, Message, PROTOCOL_VERSION};
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
-use super::links::{Conn, Outgoing, PeerLink, announced, read_loop, write_loop};
+use super::links::{Conn, Outgoing, PeerLink, read_loop, write_loop};
 use super::{Input, MAX_REMEMBERED_PEERS, Session, Target};
 use crate::peers::{PeerInfo, PeerSource};
 use crate::streams::{self, PeerStream};
@@ -101,9 +101,9 @@ impl Session {
         let (outbox, queue) = mpsc::unbounded_channel();
         match sent {
             // Our handshake went out when the stream opened; pieces verified since then
-            // reach the peer as Have messages.
+            // reach the peer as Have messages (none from a super-seed: it reveals its own).
             Some(sent) => {
-                for piece in self.engine.have().ones().filter(|&p| !announced(&sent, p)) {
+                for piece in self.engine.haves_since(&sent) {
                     let _ = outbox.send(Outgoing::Message(Message::Have(piece)));
                 }
             }
