@@ -324,12 +324,17 @@ impl Storage {
         self.read_block(piece, 0, size)
     }
 
-    /// Writes a resume record if one is due ([`StorageConfig::flush_interval`] elapsed with
-    /// pieces unrecorded): call it from a timer so a quiet torrent still gets recorded.
+    /// Writes a resume record if one is due: [`StorageConfig::flush_bytes`] of verified pieces
+    /// are unrecorded, or [`StorageConfig::flush_interval`] has elapsed with some unrecorded.
+    /// Call it after verifying pieces, and from a timer so that a quiet torrent still gets
+    /// recorded. ([`Storage::verify_piece`] does not write records itself, so that a failure
+    /// to write one is never mistaken for a piece that failed its hash.)
     pub fn flush_if_due(&self) -> Result<(), StorageError> {
         let due = {
             let state = lock(&self.state);
-            state.unrecorded_bytes > 0 && state.last_flush.elapsed() >= self.config.flush_interval
+            state.unrecorded_bytes >= self.config.flush_bytes
+                || (state.unrecorded_bytes > 0
+                    && state.last_flush.elapsed() >= self.config.flush_interval)
         };
         if due { self.flush() } else { Ok(()) }
     }

@@ -60,8 +60,8 @@ impl Storage {
     }
 
     /// Hashes `piece` and compares it with the torrent. A match adds it to the have-set and
-    /// queues it for the resume file (written when due: see [`crate::StorageConfig`]); a
-    /// mismatch leaves it missing. A piece already verified is not read again. If blocks of
+    /// queues it for the resume file (written by [`Storage::flush_if_due`] or
+    /// [`Storage::flush`]); a mismatch leaves it missing. A piece already verified is not read again. If blocks of
     /// the piece are written while it is hashed, it is hashed again (a few times, then
     /// [`StorageError::PieceBusy`]): a verdict always covers exactly the bytes on disk.
     pub fn verify_piece(&self, piece: u32) -> Result<PieceCheck, StorageError> {
@@ -85,22 +85,16 @@ impl Storage {
             if !matches {
                 return Ok(PieceCheck::HashMismatch);
             }
-            self.mark_verified(state, piece, start, size)?;
+            self.mark_verified(state, piece, start, size);
             return Ok(PieceCheck::Verified);
         }
         Err(StorageError::PieceBusy { piece })
     }
 
-    /// Adds a piece whose bytes on disk matched to the have-set, and records it when due.
-    /// `state` is the lock under which no write to the piece was found in flight: held until
-    /// the piece is marked, so that no write can start in between.
-    fn mark_verified(
-        &self,
-        mut state: MutexGuard<'_, State>,
-        piece: u32,
-        start: u64,
-        size: u32,
-    ) -> Result<(), StorageError> {
+    /// Adds a piece whose bytes on disk matched to the have-set, to be recorded. `state` is the
+    /// lock under which no write to the piece was found in flight: held until the piece is
+    /// marked, so that no write can start in between.
+    fn mark_verified(&self, mut state: MutexGuard<'_, State>, piece: u32, start: u64, size: u32) {
         // Before the piece can be recorded, every file holding it must be synced, whoever
         // wrote it (this session, or a previous one whose writes may not be on disk yet); they
         // are marked before the piece joins the set (see `flush`).
@@ -113,10 +107,6 @@ impl Storage {
         state.writes.remove(&piece);
         state.have.insert(piece);
         state.unrecorded_bytes += u64::from(size);
-        let due = state.unrecorded_bytes >= self.config.flush_bytes
-            || state.last_flush.elapsed() >= self.config.flush_interval;
-        drop(state);
-        if due { self.flush() } else { Ok(()) }
     }
 
     fn hash_matches(

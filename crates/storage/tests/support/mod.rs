@@ -162,7 +162,8 @@ fn gcd(a: usize, b: usize) -> usize {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
-/// Writes `blocks` of `built`'s content and verifies each piece once its blocks are written.
+/// Writes `blocks` of `built`'s content and verifies each piece once its blocks are written,
+/// writing a resume record whenever one is due.
 /// Pieces verified already (e.g. found at open: a piece that is all padding) are skipped.
 pub fn download(storage: &Storage, built: &Built, blocks: &[(u32, u32, usize)]) {
     let g = built.torrent.info.geometry();
@@ -182,6 +183,8 @@ pub fn download(storage: &Storage, built: &Built, blocks: &[(u32, u32, usize)]) 
                 PieceCheck::Verified,
                 "piece {piece}"
             );
+            // As the node's disk thread does after each verification.
+            storage.flush_if_due().expect("resume record written");
         }
     }
 }
