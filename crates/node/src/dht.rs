@@ -219,7 +219,14 @@ impl Dht {
 
     pub(crate) fn stop_providing(&mut self, swarm: &mut Swarm<Behaviour>, info_hash: InfoHash) {
         if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
-            kad.stop_providing(&key(&info_hash));
+            let key = key(&info_hash);
+            kad.stop_providing(&key);
+            // An announcement still on its way would store a fresh record after the stop.
+            for mut query in kad.iter_queries_mut() {
+                if matches!(query.info(), kad::QueryInfo::AddProvider { key: k, .. } if *k == key) {
+                    query.finish();
+                }
+            }
         }
         self.provided.remove(&info_hash);
         self.unannounced.remove(&info_hash);

@@ -30,10 +30,8 @@ pub(crate) enum Done {
         block: shoal_wire::BlockRef,
         ok: bool,
     },
-    Verified {
-        piece: u32,
-        ok: bool,
-    },
+    /// `ok`: the hash matched; `None`: the piece could not be read back to be hashed.
+    Verified { piece: u32, ok: Option<bool> },
     /// Each block of a [`Job::Read`], with its bytes or why they could not be read.
     Read {
         blocks: Vec<(shoal_wire::BlockRef, Result<bytes::Bytes, String>)>,
@@ -141,14 +139,14 @@ fn run(storage: &Storage, job: Job) {
         }
         Job::Verify(piece, reply) => {
             let ok = match storage.verify_piece(piece) {
-                Ok(PieceCheck::Verified) => true,
+                Ok(PieceCheck::Verified) => Some(true),
                 Ok(PieceCheck::HashMismatch) => {
                     warn!(piece, "piece failed verification");
-                    false
+                    Some(false)
                 }
                 Err(e) => {
-                    warn!(piece, error = %e, "piece could not be verified");
-                    false
+                    warn!(piece, error = %e, "piece could not be verified; fetching it again");
+                    None
                 }
             };
             if let Err(e) = storage.flush_if_due() {

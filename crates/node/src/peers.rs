@@ -57,9 +57,16 @@ pub(crate) struct FoundPeers {
     by_source: HashMap<PeerSource, HashSet<PeerId>>,
 }
 
+/// Distinct peers remembered per source; past this the count stops growing (a torrent that
+/// met this many peers through one source is reported as having met this many).
+const MAX_FOUND_PER_SOURCE: usize = 65_536;
+
 impl FoundPeers {
     pub(crate) fn record(&mut self, source: PeerSource, peer: PeerId) {
-        self.by_source.entry(source).or_default().insert(peer);
+        let peers = self.by_source.entry(source).or_default();
+        if peers.len() < MAX_FOUND_PER_SOURCE {
+            peers.insert(peer);
+        }
     }
 
     /// Distinct peers per source (sources that found none are absent).

@@ -5,14 +5,14 @@
 //! its actions: messages go to the peer's writer task, disk work runs on blocking threads and
 //! comes back as events. Nothing else touches the engine.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libp2p::{Multiaddr, PeerId};
 use shoal_metainfo::InfoHash;
 use shoal_storage::Storage;
-use shoal_swarm::{Action, Event, PeerKey, Torrent as Engine};
+use shoal_swarm::{Action, DisconnectReason, Event, PeerKey, Torrent as Engine};
 use shoal_wire::{Block, BlockRef, HaveState, Message, Validator};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -101,6 +101,8 @@ pub(crate) struct Session {
     identities: HashMap<PeerId, PeerKey>,
     /// Distinct peers found by each source, for stats.
     found: FoundPeers,
+    /// Seeds dropped because we seed too: not dialed again (they would be dropped again).
+    seeds_dropped: HashSet<PeerId>,
     next_key: u64,
     next_serial: u64,
     input_tx: mpsc::UnboundedSender<Input>,
@@ -155,6 +157,7 @@ impl Session {
             keys: HashMap::new(),
             identities: HashMap::new(),
             found: FoundPeers::default(),
+            seeds_dropped: HashSet::new(),
             next_key: 0,
             next_serial: 0,
             input_tx,
@@ -341,7 +344,16 @@ impl Session {
                 }
                 Action::Disconnect { peer, reason } => {
                     if let Some(link) = self.peers.get(&peer) {
-                        info!(peer = %link.info.peer_id, %reason, "dropping peer");
+                        let id = link.info.peer_id;
+                        if reason == DisconnectReason::BothComplete {
+                            debug!(peer = %id, "closing a seed-to-seed connection");
+                            if self.seeds_dropped.len() >= MAX_REMEMBERED_PEERS {
+                                self.seeds_dropped.clear();
+                            }
+                            self.seeds_dropped.insert(id);
+                        } else {
+                            info!(peer = %id, %reason, "dropping peer");
+                        }
                     }
                     self.drop_peer(peer);
                 }
@@ -377,7 +389,11 @@ impl Session {
         Box::new(move |done| {
             let event = match done {
                 Done::Written { block, ok } => Event::BlockWritten { block, ok },
-                Done::Verified { piece, ok } => Event::PieceVerified { piece, ok },
+                Done::Verified {
+                    piece,
+                    ok: Some(ok),
+                } => Event::PieceVerified { piece, ok },
+                Done::Verified { piece, ok: None } => Event::PieceUnverifiable { piece },
                 // Reads answer through `serve`'s own reply.
                 Done::Read { .. } => return,
             };

@@ -376,7 +376,9 @@ async fn oversized_pex_lists_are_ignored_three_times_in_a_window_then_the_peer_i
 async fn a_pex_record_with_a_bad_address_is_skipped_not_fatal() {
     let dir = tempfile::tempdir().unwrap();
     let (a, x, torrent, seeding, _stream) = pex_target(dir.path(), |_| {}).await;
-    let c = node(dir.path(), "c").await;
+    // c fetches slowly (64 KiB at 8 KiB/s), so that it is still connected to a while the test
+    // looks: a seed closes its connection to a peer that finished.
+    let c = node_with(dir.path(), "c", |c| c.download_limit = Some(Rate(8 * 1024))).await;
     let _fetching = fetch(&c, &torrent, &dir.path().join("c")).await;
     let mut c_address = c.listen_addrs()[0].clone();
     c_address.pop(); // as identify reports it: no /p2p/ suffix

@@ -2,8 +2,12 @@
 
 mod support;
 
-use shoal_node::AddTorrent;
-use support::{TRANSFER_TIMEOUT, assert_same_tree, make_torrent, node, pseudo_random, seed};
+use std::time::Duration;
+
+use shoal_node::{AddTorrent, Rate};
+use support::{
+    TRANSFER_TIMEOUT, assert_same_tree, make_torrent, node, node_with, pseudo_random, seed,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_seeder_one_leecher_single_file() {
@@ -107,24 +111,49 @@ async fn stats_are_served_as_json_and_prometheus_text() {
     std::fs::create_dir_all(&seed_dir).unwrap();
     std::fs::write(seed_dir.join("f"), pseudo_random(300_000, 5)).unwrap();
     let torrent = make_torrent(&seed_dir.join("f"), 64 * 1024);
-    let (a, b) = (node(dir.path(), "a").await, node(dir.path(), "b").await);
+    // b fetches slowly (300 kB at 100 KiB/s), so that its stats can be read mid-transfer too.
+    let a = node(dir.path(), "a").await;
+    let b = node_with(dir.path(), "b", |c| {
+        c.download_limit = Some(Rate(100 * 1024))
+    })
+    .await;
     let _seeding = seed(&a, &torrent, &seed_dir).await;
     let fetching = b
         .add_torrent(AddTorrent::new(torrent.clone(), dir.path().join("leech")))
+        .await
+        .unwrap();
+    let (addr, server) = shoal_node::metrics::serve("127.0.0.1:0".parse().unwrap(), b.clone())
         .await
         .unwrap();
     fetching
         .add_peer(a.listen_addrs()[0].clone())
         .await
         .unwrap();
+
+    // Mid-transfer: the seeder is listed with what b knows of it.
+    let during = tokio::time::timeout(TRANSFER_TIMEOUT, async {
+        loop {
+            let (_, body) = http_get(addr, "/stats").await;
+            let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
+            let t = stats["torrents"][0].clone();
+            if t["peers"][0]["pieces"] == 5 && t["complete"] == false {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the seeder listed during the transfer");
+    assert_eq!(during["peers"][0]["peer_id"], a.peer_id().to_string());
+    assert_eq!(during["peers"][0]["source"], "manual");
+    assert_eq!(during["peers"][0]["am_interested"], true, "{during}");
+    assert_eq!(during["peers_by_source"]["manual"], 1);
+    assert_eq!(during["peers_by_source"]["dht"], 0);
+
     tokio::time::timeout(TRANSFER_TIMEOUT, fetching.wait_complete())
         .await
         .expect("transfer finished in time")
         .unwrap();
-    let (addr, server) = shoal_node::metrics::serve("127.0.0.1:0".parse().unwrap(), b.clone())
-        .await
-        .unwrap();
-
     let (status, body) = http_get(addr, "/stats").await;
     assert_eq!(status, "HTTP/1.1 200 OK");
     let stats: serde_json::Value = serde_json::from_str(&body).unwrap();
@@ -143,17 +172,10 @@ async fn stats_are_served_as_json_and_prometheus_text() {
     // Rates are averages over the last seconds: the download's is still visible.
     assert!(t["download_rate"].as_u64().unwrap() > 0, "{t}");
     assert_eq!(t["upload_rate"], 0, "b uploaded nothing");
-    assert_eq!(t["peers"][0]["peer_id"], a.peer_id().to_string());
-    assert_eq!(t["peers"][0]["source"], "manual");
-    assert_eq!(t["peers"][0]["pieces"], 5, "the seeder has every piece");
-    assert_eq!(
-        t["peers"][0]["am_interested"], false,
-        "nothing left to want"
-    );
-    assert!(t["peers"][0]["bytes_downloaded"].as_u64().unwrap() >= 300_000);
-    assert_eq!(t["peers_by_source"]["manual"], 1);
-    assert_eq!(t["peers_by_source"]["dht"], 0);
-    // Peers ever connected, per source: here the same one peer.
+    // Two seeds have nothing to trade: b closed its connection to a on completion ...
+    assert_eq!(t["peers"].as_array().map(Vec::len), Some(0), "{t}");
+    assert_eq!(t["peers_by_source"]["manual"], 0);
+    // ... and still counts it among the peers ever connected, per source.
     assert_eq!(t["peers_found_by_source"]["manual"], 1);
     assert_eq!(t["peers_found_by_source"]["tracker"], 0);
     assert_eq!(t["pex"]["throttled"], 0);
@@ -175,7 +197,7 @@ async fn stats_are_served_as_json_and_prometheus_text() {
     );
     assert!(
         text.contains(&format!(
-            "shoal_peers_by_source{{info_hash=\"{hash}\",source=\"manual\"}} 1\n"
+            "shoal_peers_by_source{{info_hash=\"{hash}\",source=\"manual\"}} 0\n"
         )),
         "{text}"
     );
@@ -206,7 +228,13 @@ async fn simultaneous_opens_settle_on_one_stream() {
     let content = pseudo_random(1024 * 1024, 8);
     std::fs::write(seed_dir.join("f"), &content).unwrap();
     let torrent = make_torrent(&seed_dir.join("f"), 64 * 1024);
-    let (a, b) = (node(dir.path(), "a").await, node(dir.path(), "b").await);
+    // b fetches slowly (1 MiB at 200 KiB/s), so that the peers are looked at while they trade:
+    // two seeds close their connection.
+    let a = node(dir.path(), "a").await;
+    let b = node_with(dir.path(), "b", |c| {
+        c.download_limit = Some(Rate(200 * 1024))
+    })
+    .await;
     let seeding = seed(&a, &torrent, &seed_dir).await;
     let fetching = b
         .add_torrent(AddTorrent::new(torrent.clone(), dir.path().join("leech")))
@@ -218,18 +246,22 @@ async fn simultaneous_opens_settle_on_one_stream() {
     );
     x.unwrap();
     y.unwrap();
+    // Give a losing duplicate stream time to be noticed and closed.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let at_a = seeding.status().await.unwrap().peers;
+    let at_b = fetching.status().await.unwrap();
+    assert!(
+        !at_b.stats.complete,
+        "looked too late: the transfer is over"
+    );
+    assert_eq!(at_a.len(), 1, "{at_a:?}");
+    assert_eq!(at_b.peers.len(), 1, "{:?}", at_b.peers);
+    assert_eq!(at_a[0].info.peer_id, b.peer_id());
     tokio::time::timeout(TRANSFER_TIMEOUT, fetching.wait_complete())
         .await
         .expect("transfer finished in time")
         .unwrap();
     assert!(std::fs::read(dir.path().join("leech/f")).unwrap() == content);
-    // Give a losing duplicate stream time to be noticed and closed.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let at_a = seeding.status().await.unwrap().peers;
-    let at_b = fetching.status().await.unwrap().peers;
-    assert_eq!(at_a.len(), 1, "{at_a:?}");
-    assert_eq!(at_b.len(), 1, "{at_b:?}");
-    assert_eq!(at_a[0].info.peer_id, b.peer_id());
     a.shutdown().await;
     b.shutdown().await;
 }

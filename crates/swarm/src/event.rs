@@ -24,6 +24,9 @@ pub enum Event {
     BlockWritten { block: BlockRef, ok: bool },
     /// Storage checked a piece asked for by [`Action::VerifyPiece`].
     PieceVerified { piece: u32, ok: bool },
+    /// Storage could not check the piece (it could not read it back: an error of ours, not the
+    /// peers'). The piece is fetched again and nobody is blamed for it.
+    PieceUnverifiable { piece: u32 },
     /// The Piece message answering an [`Action::ServeRequest`] was written to the stream.
     /// Every ServeRequest is answered by exactly one Uploaded or [`Event::ServeFailed`].
     Uploaded { peer: PeerKey, block: BlockRef },
@@ -38,12 +41,14 @@ pub enum Action {
     Send { peer: PeerKey, message: Message },
     /// Write a received block to storage, then report [`Event::BlockWritten`].
     WriteBlock { peer: PeerKey, block: Block },
-    /// Every block of the piece is written: hash it, then report [`Event::PieceVerified`].
+    /// Every block of the piece is written: hash it, then report [`Event::PieceVerified`] (or
+    /// [`Event::PieceUnverifiable`]).
     VerifyPiece { piece: u32 },
     /// Read the block from storage and send it as a Piece message, then report
     /// [`Event::Uploaded`] (or [`Event::ServeFailed`]).
     ServeRequest { peer: PeerKey, block: BlockRef },
-    /// Close the peer's stream. The engine has already forgotten the peer.
+    /// Close the peer's stream. The engine has already forgotten the peer. A peer dropped with
+    /// [`DisconnectReason::BothComplete`] did nothing wrong.
     Disconnect {
         peer: PeerKey,
         reason: DisconnectReason,
@@ -55,9 +60,14 @@ pub enum Action {
     Completed,
 }
 
-/// Why the engine dropped a peer: a protocol violation.
+/// Why the engine dropped a peer: a protocol violation, or a connection with nothing left to
+/// carry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DisconnectReason {
+    /// We and the peer both have every piece: neither will ever want anything from the other,
+    /// and the connection holds a slot a downloader could use.
+    #[error("both sides have every piece")]
+    BothComplete,
     #[error("{kind} message before the peer's handshake")]
     MessageBeforeHandshake { kind: shoal_wire::MessageKind },
     #[error("second handshake")]

@@ -67,6 +67,9 @@ impl Torrent {
         self.picker.add_peer(&have);
         peer.wanted = self.picker.wanted_from(&have);
         peer.have = Some(have);
+        if self.drop_if_both_complete(key) {
+            return;
+        }
         self.update_interest(key);
         self.pump_super_seed();
     }
@@ -90,6 +93,10 @@ impl Torrent {
             peer.wanted += 1;
             self.update_interest(key);
             self.fill_requests(key);
+        }
+        // Its last piece, while we seed: a seed-to-seed connection now.
+        if self.drop_if_both_complete(key) {
+            return;
         }
         self.pump_super_seed();
     }
@@ -205,6 +212,7 @@ impl Torrent {
         peer.waiting_since = Some(now);
         peer.refresh_waiting(now);
         self.counters.downloaded += len;
+        self.download_meter.record(now, len);
         self.counters.first_byte_at.get_or_insert(now);
 
         match self.picker.block_received(key, block_ref) {

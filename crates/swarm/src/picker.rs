@@ -386,6 +386,22 @@ impl PiecePicker {
         Some(block.piece)
     }
 
+    /// The piece could not be read back to be hashed (an error of ours): all of it is fetched
+    /// again, from anyone, its senders not suspected of anything. Says whether the piece was
+    /// being verified.
+    pub(crate) fn piece_unverifiable(&mut self, piece: u32) -> bool {
+        let Some(pp) = self.partial.get_mut(&piece).filter(|pp| pp.verifying) else {
+            return false;
+        };
+        pp.senders.clear();
+        for b in &mut pp.blocks {
+            *b = BlockState::Open(Vec::new());
+        }
+        pp.verifying = false;
+        self.update_fresh(piece);
+        true
+    }
+
     pub(crate) fn piece_verified(&mut self, piece: u32, ok: bool) -> VerifyOutcome {
         let Some(pp) = self.partial.get_mut(&piece).filter(|pp| pp.verifying) else {
             return VerifyOutcome::Unexpected;

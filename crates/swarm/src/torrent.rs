@@ -17,6 +17,7 @@ use crate::error::SwarmError;
 use crate::event::{Action, BanReason, DisconnectReason, Event, PeerKey};
 use crate::peer::Peer;
 use crate::picker::{PiecePicker, VerifyOutcome};
+use crate::rate::RateMeter;
 use crate::requests::{MAX_REQUEST_HORIZON, queue_depth_over};
 use crate::stats::{PeerSnapshot, TorrentStats};
 use crate::superseed::SuperSeed;
@@ -47,6 +48,10 @@ pub struct Torrent {
     pub(crate) rng: SmallRng,
     pub(crate) actions: VecDeque<Action>,
     pub(crate) counters: Counters,
+    /// Torrent-wide rates: they include peers gone since (a finished download still shows
+    /// its recent rate after the seeds it came from were disconnected).
+    pub(crate) download_meter: RateMeter,
+    pub(crate) upload_meter: RateMeter,
     pub(crate) started: Instant,
     /// The latest `now` we were given; stats are computed as of this instant.
     pub(crate) now: Instant,
@@ -89,6 +94,8 @@ impl Torrent {
             rng: SmallRng::seed_from_u64(rng_seed),
             actions: VecDeque::new(),
             counters: Counters::default(),
+            download_meter: RateMeter::new(now),
+            upload_meter: RateMeter::new(now),
             started: now,
             now,
         })
@@ -167,6 +174,7 @@ impl Torrent {
                 }
             }
             Event::PieceVerified { piece, ok } => self.on_piece_verified(piece, ok),
+            Event::PieceUnverifiable { piece } => self.on_piece_unverifiable(piece),
             Event::Uploaded { peer, block } => self.on_uploaded(now, peer, block),
             Event::ServeFailed { peer, block } => self.on_serve_failed(peer, block),
         }
@@ -220,8 +228,8 @@ impl Torrent {
             bytes_downloaded: self.counters.downloaded,
             bytes_uploaded: self.counters.uploaded,
             duplicate_bytes: self.counters.duplicate_bytes,
-            download_rate: self.peers.values().map(|p| p.down.rate(now)).sum(),
-            upload_rate: self.peers.values().map(|p| p.up.rate(now)).sum(),
+            download_rate: self.download_meter.rate(now),
+            upload_rate: self.upload_meter.rate(now),
             peers: self.peers.len(),
             unchoked_peers: self.peers.values().filter(|p| !p.am_choking).count(),
             interested_peers: self.peers.values().filter(|p| p.peer_interested).count(),
@@ -313,6 +321,21 @@ impl Torrent {
         self.fill_all_requests();
     }
 
+    /// Drops `key` if it and we have every piece (see [`DisconnectReason::BothComplete`]);
+    /// says whether it did.
+    pub(crate) fn drop_if_both_complete(&mut self, key: PeerKey) -> bool {
+        let peer_complete = self
+            .peers
+            .get(&key)
+            .and_then(|p| p.have.as_ref())
+            .is_some_and(Bitfield::is_full);
+        if peer_complete && self.picker.is_complete() {
+            self.disconnect(key, DisconnectReason::BothComplete);
+            return true;
+        }
+        false
+    }
+
     pub(crate) fn disconnect(&mut self, key: PeerKey, reason: DisconnectReason) {
         if self.forget_peer(key) {
             self.actions
@@ -328,6 +351,13 @@ impl Torrent {
         self.forget_peer(key);
         self.counters.banned_peers += 1;
         self.actions.push_back(Action::Ban { peer: key, reason });
+    }
+
+    /// Storage failed to read the piece back: fetch it again, blame nobody.
+    fn on_piece_unverifiable(&mut self, piece: u32) {
+        if self.picker.piece_unverifiable(piece) {
+            self.reassign_slots_and_requests();
+        }
     }
 
     fn on_piece_verified(&mut self, piece: u32, ok: bool) {
@@ -353,6 +383,10 @@ impl Torrent {
                 if self.picker.is_complete() {
                     self.counters.completed_at = Some(self.now);
                     self.actions.push_back(Action::Completed);
+                    let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+                    for key in keys {
+                        self.drop_if_both_complete(key);
+                    }
                 }
             }
             VerifyOutcome::Failed { senders } => {

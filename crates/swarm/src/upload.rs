@@ -168,6 +168,7 @@ impl Torrent {
             peer.up.record(now, len);
         }
         self.counters.uploaded += len;
+        self.upload_meter.record(now, len);
         self.pump_serving(key);
         self.super_seed_uploaded(key, block);
     }

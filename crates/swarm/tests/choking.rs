@@ -383,9 +383,14 @@ fn a_finished_download_keeps_seeding() {
         out.extend(d.msg(1, Message::Piece(content.block(r))));
     }
     let out = d.settle(out, true);
-    assert_eq!(sent_to(&out, 1), [Message::NotInterested]);
     assert_eq!(sent_to(&out, 2), [Message::Have(0)]);
-    assert_eq!(out.last(), Some(&Action::Completed));
+    assert!(out.contains(&Action::Completed));
+    // Peer 1 is a seed and so are we now: nothing more to carry, its slot is freed.
+    assert!(out.contains(&Action::Disconnect {
+        peer: PeerKey(1),
+        reason: shoal_swarm::DisconnectReason::BothComplete,
+    }));
+    assert!(d.torrent.peer(PeerKey(1)).is_none());
     assert_eq!(d.torrent.handshake_have(), HaveState::All);
     d.msg(2, Message::Interested);
     let out = d.msg(2, Message::Request(block(0, 1)));
@@ -502,4 +507,54 @@ fn shared_blame_survives_a_reconnection_under_the_same_key() {
             (2, BanReason::CorruptPieces { pieces: 2 })
         ]
     );
+}
+
+#[test]
+fn a_piece_storage_cannot_read_back_is_fetched_again_and_nobody_is_blamed() {
+    let (mut d, content) = strict_leecher();
+    d.connect(1, HaveState::All);
+    let r = requests_to(&d.msg(1, Message::Unchoke), 1)[0];
+    let mut out = d.msg(1, Message::Piece(content.block(r)));
+    let r2 = requests_to(&out, 1)[0];
+    out.extend(d.msg(1, Message::Piece(content.block(r2))));
+    // Writes succeed; the verification is answered by hand.
+    let mut verify = None;
+    let mut pending = requests_to(&out, 1);
+    for action in out {
+        if let Action::WriteBlock { block, .. } = action {
+            for next in d.event(Event::BlockWritten {
+                block: block.block_ref(),
+                ok: true,
+            }) {
+                if let Action::VerifyPiece { piece } = next {
+                    verify = Some(piece);
+                }
+            }
+        }
+    }
+    let piece = verify.expect("the piece was sent to be verified");
+    let out = d.event(Event::PieceUnverifiable { piece });
+    assert!(
+        !out.iter()
+            .any(|a| matches!(a, Action::Ban { .. } | Action::Disconnect { .. })),
+        "{out:?}"
+    );
+    assert!(d.torrent.peer(PeerKey(1)).is_some(), "the sender stays");
+    // The same peer delivers everything, the piece that could not be read included.
+    pending.extend(requests_to(&out, 1));
+    pending.extend(requests_to(&d.drain(), 1));
+    let mut fetched = Vec::new();
+    let mut guard = 0;
+    while let Some(next) = pending.pop() {
+        guard += 1;
+        assert!(guard < 100, "no end to the requests");
+        fetched.push(next);
+        let out = d.msg(1, Message::Piece(content.block(next)));
+        let out = d.settle(out, true);
+        pending.extend(requests_to(&out, 1));
+    }
+    assert!(fetched.contains(&r) && fetched.contains(&r2), "{fetched:?}");
+    assert!(d.torrent.is_complete());
+    let stats = d.torrent.stats();
+    assert_eq!((stats.failed_pieces, stats.banned_peers), (0, 0));
 }

@@ -26,7 +26,10 @@ impl Session {
     /// Connects to a peer and opens a piece-exchange stream, in the background.
     pub(super) fn dial(&self, target: Target, source: PeerSource) {
         if let Target::Peer(peer, _) = &target {
-            if self.keys.contains_key(peer) || *peer == self.node.peer_id() {
+            if self.keys.contains_key(peer)
+                || *peer == self.node.peer_id()
+                || self.seeds_dropped.contains(peer)
+            {
                 return;
             }
         }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
 use libp2p::StreamProtocol;
 use shoal_metainfo::{Magnet, Torrent};
-use shoal_node::{AddMagnet, AddTorrent, NodeConfig, NodeEvent, NodeHandle, PeerSource};
+use shoal_node::{AddMagnet, AddTorrent, NodeConfig, NodeEvent, NodeHandle, PeerSource, Rate};
 
 use super::support::{TRANSFER_TIMEOUT, node_with, pseudo_random, raw_peer, seed, wait_complete};
 use super::{
@@ -31,15 +31,21 @@ async fn pex_introduces_a_peer_of_a_peer() {
         c.pex = false;
     })
     .await;
-    let b = node_with(dir.path(), "b", quick_pex).await;
-    let c = node_with(dir.path(), "c", quick_pex).await;
+    // B and C download slowly (300 kB at 48 KiB/s: about 6 s): B is still connected to A (and
+    // lists it) when C arrives, and C is still fetching while the test looks at its peers. Two
+    // seeds close their connection, having nothing to trade.
+    let slow = |c: &mut NodeConfig| {
+        quick_pex(c);
+        c.download_limit = Some(Rate(48 * 1024));
+    };
+    let b = node_with(dir.path(), "b", slow).await;
+    let c = node_with(dir.path(), "c", slow).await;
     let _at_a = seed(&a, &torrent, &dir.path().join("seed")).await;
     let at_b = b
         .add_torrent(AddTorrent::new(torrent.clone(), dir.path().join("b")))
         .await
         .unwrap();
     at_b.add_peer(a.listen_addrs()[0].clone()).await.unwrap();
-    wait_complete(&at_b).await;
     let at_c = c
         .add_torrent(AddTorrent::new(torrent.clone(), dir.path().join("c")))
         .await
@@ -58,6 +64,7 @@ async fn pex_introduces_a_peer_of_a_peer() {
         .await
         .expect("C met A in time");
     assert_eq!(source, PeerSource::Pex);
+    wait_complete(&at_b).await;
     wait_complete(&at_c).await;
     assert!(std::fs::read(dir.path().join("c/f.bin")).unwrap() == content);
     let pex_at_b = at_b.status().await.unwrap().pex;
@@ -212,7 +219,18 @@ async fn a_private_torrent_makes_no_announce_and_no_pex() {
     };
     let mut nodes = vec![c.clone()];
     for name in ["a", "e", "f", "b", "d"] {
-        nodes.push(node_with(dir.path(), name, joined).await);
+        // The public fetchers download slowly (100 kB at 16 KiB/s), so that their swarm is
+        // still trading when PEX runs: a seed closes its connections to peers that finished.
+        let slow = matches!(name, "b" | "d");
+        nodes.push(
+            node_with(dir.path(), name, |c| {
+                joined(c);
+                if slow {
+                    c.download_limit = Some(Rate(16 * 1024));
+                }
+            })
+            .await,
+        );
     }
     let [_, a, e, f, b, d] = <[NodeHandle; 6]>::try_from(nodes.clone()).unwrap();
     wait_routing(&nodes, 2).await;
