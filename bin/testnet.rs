@@ -193,6 +193,13 @@ async fn live_view(mut events: UnboundedReceiver<RunEvent>) {
                 };
                 say(format!("{t:>7.1}s {how}; every node stopped"));
             }
+            RunEvent::ConnectionCap {
+                per_node,
+                open_file_limit,
+                nodes,
+            } => say(format!(
+                "in-process: {nodes} nodes share {open_file_limit} open files: at most {per_node} connections each"
+            )),
             RunEvent::CheckingContent { nodes } => say(format!(
                 "comparing {nodes} nodes' downloads with the original (Ctrl-C to skip)"
             )),

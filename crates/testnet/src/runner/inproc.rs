@@ -43,6 +43,8 @@ pub struct InProcSpec {
     pub sources: Sources,
     pub endpoints: Endpoints,
     pub torrent: Option<Torrent>,
+    /// The node's connection cap, when the process's open-file limit calls for one.
+    pub max_connections: Option<u32>,
 }
 
 impl InProc {
@@ -120,6 +122,9 @@ async fn start_and_watch(
     shared: &Arc<Mutex<Shared>>,
 ) -> Result<(), shoal_node::NodeError> {
     let mut config = NodeConfig::loopback(spec.paths.data_dir.clone());
+    if let Some(cap) = spec.max_connections {
+        config.max_connections = cap;
+    }
     if let Some(group) = &spec.group {
         config.upload_limit = group.upload_limit.map(Rate);
         config.download_limit = group.download_limit.map(Rate);

@@ -29,6 +29,7 @@ use crate::report::{self, ReportError, Summary};
 use crate::scenario::{FaultAction, Scenario};
 
 mod faults;
+mod fd_budget;
 mod inproc;
 mod interrupts;
 mod member;
@@ -170,6 +171,13 @@ pub enum RunEvent {
     /// Comparing this many nodes' downloads with the original (a second interrupt skips it).
     CheckingContent {
         nodes: usize,
+    },
+    /// With `--in-process`, each node's connections are capped so that all of them fit in the
+    /// process's open-file limit.
+    ConnectionCap {
+        per_node: u32,
+        open_file_limit: u64,
+        nodes: u64,
     },
 }
 

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tracing::{debug, warn};
 
@@ -59,6 +59,8 @@ impl Lines {
 pub struct Proc {
     child: Child,
     lines: Arc<Mutex<Lines>>,
+    /// The thread reading stdout; it ends at EOF, soon after the process exits.
+    reader: Option<std::thread::JoinHandle<()>>,
     exited: Option<ExitStatus>,
 }
 
@@ -99,7 +101,7 @@ impl Proc {
                 source,
             })?;
         let lines = Arc::new(Mutex::new(Lines::default()));
-        if let Some(stdout) = child.stdout.take() {
+        let reader = child.stdout.take().map(|stdout| {
             let lines = Arc::clone(&lines);
             std::thread::spawn(move || {
                 for line in BufReader::new(stdout).lines() {
@@ -110,12 +112,13 @@ impl Proc {
                         lines.take(&line, now);
                     }
                 }
-            });
-        }
+            })
+        });
         debug!(pid = child.id(), ?args, "started");
         Ok(Proc {
             child,
             lines,
+            reader,
             exited: None,
         })
     }
@@ -130,12 +133,35 @@ impl Proc {
         self.lines.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    /// How it exited, if it has.
+    /// How it exited, if it has. Once it has, everything it printed has been read: a
+    /// `complete` line written just before exiting is never missed.
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
         if self.exited.is_none() {
             self.exited = self.child.try_wait().ok().flatten();
+            if self.exited.is_some() {
+                self.drain_stdout();
+            }
         }
         self.exited
+    }
+
+    /// Waits (boundedly: a grandchild could hold the pipe open) for the stdout reader to
+    /// reach EOF.
+    fn drain_stdout(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while let Some(reader) = &self.reader {
+            if reader.is_finished() {
+                if let Some(reader) = self.reader.take() {
+                    let _ = reader.join();
+                }
+                return;
+            }
+            if Instant::now() >= deadline {
+                warn!(pid = self.pid(), "stdout still open after exit");
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// Sends a signal by name (`STOP`, `CONT`, `INT`, `KILL`) with the `kill` command. A
@@ -166,6 +192,7 @@ impl Proc {
             warn!(pid = self.pid(), error = %e, "cannot kill");
         }
         self.exited = self.child.wait().ok();
+        self.drain_stdout();
     }
 }
 

@@ -37,6 +37,8 @@ pub struct Swarm {
     pub scenario: Scenario,
     shoal: PathBuf,
     in_process: bool,
+    /// Each in-process node's connection cap (see `fd_budget`).
+    max_connections: Option<u32>,
     run_dir: PathBuf,
     pub content: PreparedContent,
     sources: Sources,
@@ -89,6 +91,7 @@ impl Swarm {
             scenario,
             shoal: options.shoal.clone(),
             in_process: options.in_process,
+            max_connections: None,
             run_dir,
             content,
             sources,
@@ -139,9 +142,39 @@ impl Swarm {
         let _ = self.events.send(event);
     }
 
+    /// In-process runs: shares the open-file limit out between the nodes that are alive at
+    /// once (bootstrap nodes and every group's nodes; churn replaces nodes it ended) and
+    /// announces the cap when it is below a node's default.
+    fn budget_connections(&mut self) {
+        if !self.in_process {
+            return;
+        }
+        let Some(limit) = super::fd_budget::open_file_limit() else {
+            return;
+        };
+        let nodes = u64::from(self.scenario.dht.bootstrap_nodes)
+            + self
+                .scenario
+                .groups
+                .iter()
+                .map(|g| u64::from(g.count))
+                .sum::<u64>();
+        let default_cap = shoal_node::NodeConfig::loopback(PathBuf::new()).max_connections;
+        let per_node = super::fd_budget::connections_per_node(limit, nodes, default_cap);
+        if per_node < default_cap {
+            self.max_connections = Some(per_node);
+            self.emit(RunEvent::ConnectionCap {
+                per_node,
+                open_file_limit: limit,
+                nodes,
+            });
+        }
+    }
+
     /// Starts the tracker (if the scenario has one) and the bootstrap nodes, and waits for
     /// their addresses.
     pub async fn start_infrastructure(&mut self) -> Result<(), RunError> {
+        self.budget_connections();
         if self.scenario.tracker.enabled {
             let url = self.start_tracker().await?;
             self.tracker_port = tracker_port(&url).unwrap_or(0);
@@ -157,6 +190,7 @@ impl Swarm {
                     sources: self.sources.clone(),
                     endpoints: Endpoints::default(),
                     torrent: None,
+                    max_connections: self.max_connections,
                 }))
             } else {
                 let args = plan::bootstrap_args(&paths);
@@ -225,6 +259,7 @@ impl Swarm {
                 sources: self.sources.clone(),
                 endpoints: self.endpoints.clone(),
                 torrent: Some(self.content.torrent.clone()),
+                max_connections: self.max_connections,
             }))
         } else {
             let args = plan::node_args(group, &node.paths, &self.sources, &self.endpoints);
