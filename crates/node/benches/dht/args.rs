@@ -19,6 +19,8 @@ pub struct Args {
     pub settle: Duration,
     pub announce: Duration,
     pub timeout: Duration,
+    /// How long to wait for the joining traffic to end before measuring (0: do not wait).
+    pub quiet_timeout: Duration,
     pub seed: u64,
     /// Per-node connection cap (`NodeConfig::max_connections`); `None`: fit the fd limit.
     pub max_connections: Option<u32>,
@@ -44,7 +46,8 @@ impl Default for Args {
             magnets: 10,
             settle: Duration::from_secs(5),
             announce: Duration::from_secs(2),
-            timeout: Duration::from_secs(300),
+            timeout: Duration::from_secs(900),
+            quiet_timeout: Duration::from_secs(360),
             seed: 0x5eed_0d47,
             max_connections: None,
             idle_timeout: None,
@@ -55,7 +58,7 @@ impl Default for Args {
     }
 }
 
-const FLAGS: [&str; 15] = [
+const FLAGS: [&str; 16] = [
     "--nodes",
     "--batch",
     "--min-routing",
@@ -66,6 +69,7 @@ const FLAGS: [&str; 15] = [
     "--settle-s",
     "--announce-s",
     "--timeout-s",
+    "--quiet-timeout-s",
     "--seed",
     "--max-connections",
     "--idle-timeout-s",
@@ -122,6 +126,7 @@ impl Args {
             "--settle-s" => self.settle = secs,
             "--announce-s" => self.announce = secs,
             "--timeout-s" => self.timeout = secs,
+            "--quiet-timeout-s" => self.quiet_timeout = secs,
             "--max-connections" => self.max_connections = u32::try_from(n).ok(),
             "--idle-timeout-s" => self.idle_timeout = Some(secs),
             "--processes" => self.processes = Some(count.max(1)),

@@ -192,7 +192,8 @@ impl Cluster {
     }
 
     /// The same request to every worker, at once.
-    pub async fn broadcast(&self, request: &str) -> Vec<Result<Reply, String>> {
+    pub async fn broadcast(&self, request: impl AsRef<str>) -> Vec<Result<Reply, String>> {
+        let request = request.as_ref();
         join_all(self.workers.iter().map(|w| w.call(request))).await
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use libp2p::kad::{K_VALUE, KBucketKey, RecordKey};
 use shoal_metainfo::{CreateOptions, Torrent, create_torrent};
 use shoal_node::{NodeHandle, PeerId};
 
@@ -100,6 +101,39 @@ pub async fn provide(bench: &Bench, providers: &[usize], contents: &[Arc<Content
         bench.args.announce
     ));
     tokio::time::sleep(bench.args.announce).await;
+    for (k, content) in contents.iter().enumerate() {
+        report_holders(bench, k, content.torrent.info_hash).await;
+    }
+}
+
+/// Which nodes hold torrent `k`'s provider record, against the k (20) nodes closest to its
+/// key, where the announcement should have put it and where lookups converge.
+async fn report_holders(bench: &Bench, k: usize, info_hash: shoal_metainfo::InfoHash) {
+    let mut held: Vec<usize> = bench
+        .cluster
+        .broadcast(format!("stored {info_hash}"))
+        .await
+        .into_iter()
+        .filter_map(Result::ok)
+        .flat_map(|r| r.counts("held"))
+        .collect();
+    held.sort_unstable();
+    let key = KBucketKey::new(RecordKey::new(&info_hash.0));
+    let mut by_distance: Vec<usize> = (0..bench.args.nodes).collect();
+    by_distance.sort_by_key(|&i| KBucketKey::from(bench.peer(i)).distance(&key));
+    let closest = &by_distance[..K_VALUE.get().min(by_distance.len())];
+    let missing: Vec<usize> = closest
+        .iter()
+        .copied()
+        .filter(|i| held.binary_search(i).is_err())
+        .collect();
+    bench.say(format!(
+        "torrent {k}: provider record on {} nodes, {} of the {} closest to its key (missing: \
+         {missing:?})",
+        held.len(),
+        closest.len() - missing.len(),
+        closest.len(),
+    ));
 }
 
 /// `--lookups` lookups from the `lookers`, `--concurrency` at once, spread over the torrents:

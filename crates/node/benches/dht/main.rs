@@ -18,10 +18,16 @@
 //! Steps, each printed as it goes:
 //! 1. forming: node 0 is the bootstrap node, the others join through it (started in batches),
 //!    until every routing table holds `--min-routing` peers;
+//!    then, until the joining traffic is over (the workers' CPU below 20 % of one core, at
+//!    most `--quiet-timeout-s`): 200 nodes that join within a second all bootstrap at once,
+//!    a full mesh of connections and a saturated CPU for about three minutes on two cores,
+//!    which no network in use looks like; the connections then idle out;
 //! 2. memory per idle DHT node: the growth of each worker's VmRSS from before its first node
 //!    started, summed over the workers and divided by the node count, after `--settle-s` idle
-//!    seconds and before any torrent is added;
-//! 3. provider lookups: `--providers` nodes seed a torrent each; other nodes look them up:
+//!    seconds and before any torrent is added (after the joining traffic, so the RSS still
+//!    holds what the full mesh of connections made the allocator take);
+//! 3. provider lookups: `--providers` nodes seed a torrent each (then it prints how many of
+//!    the 20 nodes closest to each key hold the record); other nodes look them up:
 //!    time (in the looking node's worker) from `find_providers` to the first provider
 //!    (connected, so ready to fetch from), and whether the expected provider arrived;
 //! 4. magnet links, as `shoal get MAGNET --bootstrap ADDR` does them: a fresh node in the
@@ -36,7 +42,8 @@
 //!
 //! Options: `--nodes N` (200), `--processes P` (nodes / 25, rounded up), `--batch N` (20),
 //! `--min-routing N` (10), `--providers N` (5), `--lookups N` (200), `--concurrency N` (10),
-//! `--magnets N` (10), `--settle-s S` (5), `--announce-s S` (2), `--timeout-s S` (300),
+//! `--magnets N` (10), `--settle-s S` (5), `--announce-s S` (2), `--quiet-timeout-s S` (360;
+//! 0: measure at once, during the joining traffic), `--timeout-s S` (900),
 //! `--seed N`, `--max-connections N` (a per-node cap; default: none unless the open-files
 //! limit needs one), `--idle-timeout-s S`. Unknown arguments (cargo passes `--bench`) are
 //! ignored. `RUST_LOG` applies to the workers too; their log lines carry `worker{index=K}`.
@@ -60,7 +67,7 @@ use std::time::{Duration, Instant};
 use args::Args;
 use cluster::Cluster;
 use lookups::{Content, Rng, look_up, make_content, provide};
-use network::{Bench, form, measure_idle, shut_down};
+use network::{Bench, form, measure_idle, shut_down, wait_quiet};
 use report::Summary;
 
 fn main() {
@@ -144,6 +151,8 @@ async fn run(bench: Arc<Bench>) {
         .collect();
     bench.step("form");
     form(&bench).await;
+    bench.step("quiet");
+    wait_quiet(&bench).await;
     bench.step("idle");
     measure_idle(&bench).await;
 

@@ -16,6 +16,10 @@ use crate::system::proc_status_kib;
 /// How long the routing tables may take to fill.
 const FORM_TIMEOUT: Duration = Duration::from_secs(180);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(60);
+/// The network is quiet once all its nodes together use less than this share of one core.
+const QUIET_CPU_PCT: f64 = 20.0;
+/// How often the CPU use is sampled while waiting for quiet.
+const QUIET_WINDOW: Duration = Duration::from_secs(5);
 
 /// What every step shares: the options, the clock, the worker processes and the addresses of
 /// their nodes, where nodes keep their data, the figures so far, and the parent's own nodes
@@ -174,6 +178,50 @@ async fn wait_formed(bench: &Bench, started: Instant) -> bool {
             last_report = Instant::now();
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Step 1b: waits until the joining traffic is over (the workers' CPU below
+/// `QUIET_CPU_PCT` % of one core over `QUIET_WINDOW`), at most `--quiet-timeout-s`. Every
+/// joining node bootstraps (a lookup of its own id, then one per bucket), which on 200 nodes
+/// that joined at once reaches nearly every other node: a full mesh of connections for a few
+/// minutes, until the queries end and the connections sit idle past their timeout. A network
+/// in use is past that; the figures are taken there.
+pub async fn wait_quiet(bench: &Bench) {
+    let limit = bench.args.quiet_timeout;
+    if limit.is_zero() {
+        return;
+    }
+    let started = Instant::now();
+    let ticks = |s: &[Reply]| field(s, "cpu").iter().sum::<usize>();
+    let mut before = ticks(&bench.statuses().await);
+    let mut last_report = Instant::now();
+    loop {
+        tokio::time::sleep(QUIET_WINDOW).await;
+        let statuses = bench.statuses().await;
+        let now = ticks(&statuses);
+        // Clock ticks are 1/100 s: ticks per second is the percentage of one core.
+        let cpu = now.saturating_sub(before) as f64 / QUIET_WINDOW.as_secs_f64();
+        before = now;
+        let state = format!(
+            "CPU {cpu:.0}% of one core (all workers), connections {}",
+            spread(&all_counts(&statuses, "connections"))
+        );
+        if cpu < QUIET_CPU_PCT {
+            let waited = started.elapsed().as_secs_f64();
+            bench.say(format!("quiet after {waited:.0}s more: {state}"));
+            return;
+        }
+        if started.elapsed() > limit {
+            bench.say(format!(
+                "NOT QUIET after {limit:?} (measuring anyway): {state}"
+            ));
+            return;
+        }
+        if last_report.elapsed() >= Duration::from_secs(15) {
+            bench.say(format!("joining traffic: {state}"));
+            last_report = Instant::now();
+        }
     }
 }
 

@@ -10,6 +10,8 @@
 //! - `provide I K HEX`: node I seeds torrent K (`seedK/` under the run's directory, which the
 //!   parent wrote), whose info-hash must be HEX;
 //! - `lookup I HEX PEER`: node I looks up HEX's providers; answers as `lookups::Lookup`;
+//! - `stored HEX`: `held=I,I,..`, this worker's nodes whose DHT store holds a provider record
+//!   for HEX;
 //! - `shutdown`: stops every node, answers `nodes= seconds= finished=0|1 hwm=`, and exits.
 //!
 //! A worker whose stdin closes (the parent died) stops its nodes and exits too.
@@ -127,6 +129,7 @@ async fn handle(nodes: &Nodes, request: &str) -> Result<String, String> {
             let expected = parse::<PeerId>(words.get(3))?;
             Ok(lookup(node, info_hash, expected).await.to_fields())
         }
+        Some("stored") => stored(nodes, parse::<InfoHash>(words.get(1))?).await,
         _ => Err(format!("unknown request {request:?}")),
     }
 }
@@ -235,6 +238,24 @@ async fn provide(
     }
     nodes.seeds.lock().expect("seeds").push(handle);
     Ok(String::new())
+}
+
+async fn stored(nodes: &Nodes, info_hash: InfoHash) -> Result<String, String> {
+    let all: Vec<(usize, NodeHandle)> = nodes
+        .nodes
+        .lock()
+        .expect("nodes")
+        .iter()
+        .map(|(&i, n)| (i, n.clone()))
+        .collect();
+    let stored = join_all(all.iter().map(|(_, n)| n.stored_providers(info_hash))).await;
+    let held: Vec<String> = all
+        .iter()
+        .zip(stored)
+        .filter(|(_, providers)| providers.as_ref().is_ok_and(|p| !p.is_empty()))
+        .map(|((i, _), _)| i.to_string())
+        .collect();
+    Ok(format!("held={}", held.join(",")))
 }
 
 async fn shut_down(nodes: &Nodes) -> String {
