@@ -33,9 +33,11 @@ use crate::torrent::{self, AddTorrent, TorrentHandle};
 use crate::transport;
 
 mod driver;
+mod refuse_when_full;
 mod start;
 
 use driver::AddressBook;
+use refuse_when_full::RefuseWhenFull;
 pub use start::start;
 
 /// How a node is set up. Tests build it directly; the CLI maps its flags onto it.
@@ -51,7 +53,8 @@ pub struct NodeConfig {
     pub upload_limit: Option<Rate>,
     /// Cap on the node's total download.
     pub download_limit: Option<Rate>,
-    /// Most connections up at once (in and out); more are refused.
+    /// Most connections up at once (in and out); more are refused (an incoming one before
+    /// its handshake when the node is already full).
     pub max_connections: u32,
     /// The Kademlia DHT: on or off, bootstrap nodes, record lifetimes and limits.
     pub dht: DhtConfig,
@@ -112,6 +115,8 @@ pub enum NodeEvent {
 
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
+    /// First, so that a full node refuses before anything else looks at the connection.
+    refuse_when_full: RefuseWhenFull,
     limits: connection_limits::Behaviour,
     identify: identify::Behaviour,
     ping: ping::Behaviour,

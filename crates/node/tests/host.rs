@@ -169,6 +169,39 @@ async fn listening_on_a_taken_port_is_an_error() {
     .await;
 }
 
+/// A full node refuses an incoming connection before the Noise handshake, so the dialer never
+/// has it established, not even for a moment (and the full node spends no handshake on it).
+#[tokio::test]
+async fn a_full_node_refuses_before_the_handshake() {
+    bounded(async {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = NodeConfig::loopback(dir.path().join("b"));
+        config.max_connections = 1;
+        let b = shoal_node::start(config).await.unwrap();
+        let a = node(dir.path(), "a").await;
+        let c = node(dir.path(), "c").await;
+        a.dial(b.listen_addrs()[0].clone()).await.unwrap();
+        // B is full once it has A's connection up too.
+        while b.connected_peers().await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut events = c.subscribe();
+        let dialed = c.dial(b.listen_addrs()[0].clone()).await;
+        assert!(dialed.is_err(), "C got a connection to a full node");
+        while let Ok(event) = events.try_recv() {
+            assert!(
+                !matches!(event, NodeEvent::PeerConnected { .. }),
+                "C was connected for a moment: {event:?}"
+            );
+        }
+        assert_eq!(b.connected_peers().await.unwrap(), vec![a.peer_id()]);
+        for n in [a, b, c] {
+            n.shutdown().await;
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn connections_past_the_limit_are_refused() {
     bounded(async {

@@ -10,6 +10,8 @@ const FIRST_BYTE_TARGET_MS: f64 = 1000.0;
 #[derive(Debug, Default)]
 pub struct Summary {
     pub nodes: usize,
+    /// Worker processes the nodes were spread over.
+    pub processes: usize,
     pub formed: bool,
     pub rss_per_node_kib: Option<f64>,
     pub lookups: usize,
@@ -90,8 +92,8 @@ impl Summary {
             println!("  {label:<31}{value}  ({note})");
         };
         println!(
-            "DHT benchmark: {} nodes in one process on 127.0.0.1",
-            self.nodes
+            "DHT benchmark: {} nodes in {} processes on 127.0.0.1",
+            self.nodes, self.processes
         );
         row(
             "provider lookup latency",
@@ -125,7 +127,7 @@ impl Summary {
         row(
             "memory per idle DHT node",
             format!("{rss} KiB"),
-            format!("RSS growth / {} nodes", self.nodes),
+            format!("worker RSS growth / {} nodes", self.nodes),
         );
         if let Some(step) = &self.timed_out {
             println!("  timed out during step {step}");
@@ -141,10 +143,11 @@ impl Summary {
     /// The figures on one line, for scripts.
     fn line(&self, lookups: &[f64], first: &[f64]) -> String {
         format!(
-            "dht nodes={} lookups={} lookup_success={:.1}% lookup_p50_ms={} lookup_p99_ms={} \
+            "dht nodes={} processes={} lookups={} lookup_success={:.1}% lookup_p50_ms={} lookup_p99_ms={} \
              magnets={}/{} magnet_first_byte_p50_ms={} magnet_first_byte_max_ms={} \
              rss_per_idle_node_kib={} missed={} status={}",
             self.nodes,
+            self.processes,
             self.lookups,
             self.success_pct(),
             ms(percentile(lookups, 50.0)),

@@ -33,25 +33,38 @@ fn fd_limits() -> Option<(String, String)> {
     Some((fields.next()?.to_owned(), fields.next()?.to_owned()))
 }
 
-/// A per-node connection cap that fits the open-files limit, if the node default (512) does
-/// not. Both ends of every loopback connection live in this process, so all the nodes'
-/// connections together are about the number of descriptors.
-pub fn connection_cap_for_fd_limit(nodes: usize) -> Option<u32> {
+/// Descriptors a worker process needs besides its nodes' connections: the runtime, stdio, a
+/// listener per node (counted separately), open piece files.
+const FD_OVERHEAD: usize = 256;
+
+/// The per-node connection cap the open-files limit requires, if a node's own cap does not
+/// fit; prints the budget either way. Each worker holds at most `per_process` nodes, and each
+/// of their connections is one descriptor in that worker (the other end belongs to the peer,
+/// in whichever process it lives).
+pub fn connection_cap_for_fd_limit(per_process: usize, node_cap: u32) -> Option<u32> {
     let Some((soft, hard)) = fd_limits() else {
-        println!("open files limit: unknown");
+        println!("open files limit: unknown; each node keeps its cap of {node_cap} connections");
         return None;
     };
-    println!("open files limit: soft {soft}, hard {hard}");
-    let soft = soft.parse::<usize>().ok()?;
-    let fit = soft.saturating_sub(1024) / nodes.max(1);
-    if fit >= 512 {
+    let Ok(limit) = soft.parse::<usize>() else {
+        println!("open files limit: soft {soft}, hard {hard}; no connection cap needed");
+        return None;
+    };
+    let need = per_process * (node_cap as usize + 1) + FD_OVERHEAD;
+    if need <= limit {
+        println!(
+            "open files: soft limit {soft} (hard {hard}) per process; a worker needs at most \
+             {per_process} nodes x ({node_cap} connections + 1 listener) + {FD_OVERHEAD} = \
+             {need}: every node keeps its cap of {node_cap} connections"
+        );
         return None;
     }
-    let cap = u32::try_from(fit.max(8)).unwrap_or(512);
+    let fit = (limit.saturating_sub(FD_OVERHEAD) / per_process.max(1)).saturating_sub(1);
+    let cap = u32::try_from(fit.max(8)).unwrap_or(node_cap);
     println!(
-        "NOTE: {soft} open files cannot hold {nodes} nodes x 512 connections; capping each \
-         node at {cap} connections (override with --max-connections N, or raise the limit: \
-         `ulimit -n 65536`)"
+        "NOTE: open files: soft limit {soft} (hard {hard}) per process cannot hold \
+         {per_process} nodes x {node_cap} connections; capping each node at {cap} connections \
+         (use more --processes, or --max-connections N)"
     );
     Some(cap)
 }

@@ -27,6 +27,7 @@ fn build_swarm(config: &NodeConfig) -> Result<Swarm<Behaviour>, NodeError> {
         .with_other_transport(transport::build)
         .map_err(|e| NodeError::Transport(e.to_string()))?
         .with_behaviour(|key| Behaviour {
+            refuse_when_full: RefuseWhenFull::new(config.max_connections),
             limits: connection_limits::Behaviour::new(
                 connection_limits::ConnectionLimits::default()
                     .with_max_established(Some(config.max_connections))
