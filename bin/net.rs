@@ -323,7 +323,7 @@ async fn run_until_interrupted(
         let p = progress.borrow_and_update().clone();
         bar.set_position(u64::from(p.pieces_have));
         bar.set_message(status_line(&p));
-        if p.complete && exit_when_done {
+        if (p.complete && exit_when_done) || p.error.is_some() {
             break;
         }
         tokio::select! {
@@ -334,6 +334,11 @@ async fn run_until_interrupted(
     }
     bar.finish_and_clear();
     let last = handle.progress().borrow().clone();
+    if let Some(error) = &last.error {
+        // The torrent stopped itself, its resume state saved.
+        node.shutdown().await;
+        anyhow::bail!("{error}");
+    }
     let complete = last.complete;
     if complete && exit_when_done {
         announce(&format!(

@@ -197,9 +197,18 @@ async fn live_view(mut events: UnboundedReceiver<RunEvent>) {
                 per_node,
                 open_file_limit,
                 nodes,
-            } => say(format!(
-                "in-process: {nodes} nodes share {open_file_limit} open files: at most {per_node} connections each"
-            )),
+                short,
+            } => {
+                say(format!(
+                    "in-process: {nodes} nodes share {open_file_limit} open files: at most {per_node} connections each"
+                ));
+                if short {
+                    say(format!(
+                        "warning: {open_file_limit} open files are too few for {nodes} nodes in one process; \
+                         raise the limit (ulimit -n) or run fewer nodes, or sockets and files will fail at random"
+                    ));
+                }
+            }
             RunEvent::CheckingContent { nodes } => say(format!(
                 "comparing {nodes} nodes' downloads with the original (Ctrl-C to skip)"
             )),

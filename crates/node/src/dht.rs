@@ -221,9 +221,20 @@ impl Dht {
         if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
             let key = key(&info_hash);
             kad.stop_providing(&key);
-            // An announcement still on its way would store a fresh record after the stop.
+            // An announcement that is sending its records has its unsent ones dropped. One
+            // still looking for the closest nodes is left alone: finishing it would send at
+            // once, to the nodes found so far (kad cannot cancel a query outright); a record
+            // it stores after the stop expires with the record lifetime.
             for mut query in kad.iter_queries_mut() {
-                if matches!(query.info(), kad::QueryInfo::AddProvider { key: k, .. } if *k == key) {
+                let sending = matches!(
+                    query.info(),
+                    kad::QueryInfo::AddProvider {
+                        key: k,
+                        phase: kad::AddProviderPhase::AddProvider { .. },
+                        ..
+                    } if *k == key
+                );
+                if sending {
                     query.finish();
                 }
             }

@@ -26,12 +26,16 @@ pub(crate) enum Job {
 
 /// What a finished job reports.
 pub(crate) enum Done {
+    /// `Err`: what the disk said.
     Written {
         block: shoal_wire::BlockRef,
-        ok: bool,
+        result: Result<(), String>,
     },
-    /// `ok`: the hash matched; `None`: the piece could not be read back to be hashed.
-    Verified { piece: u32, ok: Option<bool> },
+    /// `Ok(matched)`: the piece was hashed; `Err`: it could not be read back to be hashed.
+    Verified {
+        piece: u32,
+        result: Result<bool, String>,
+    },
     /// Each block of a [`Job::Read`], with its bytes or why they could not be read.
     Read {
         blocks: Vec<(shoal_wire::BlockRef, Result<bytes::Bytes, String>)>,
@@ -122,37 +126,37 @@ fn read_blocks(
 fn run(storage: &Storage, job: Job) {
     match job {
         Job::Write(block, reply) => {
-            let ok = match storage.write_block(block.piece, block.offset, &block.data) {
-                Ok(()) => true,
+            let result = match storage.write_block(block.piece, block.offset, &block.data) {
+                Ok(()) => Ok(()),
                 // A late end-game copy of a block whose piece is already verified: nothing to
                 // write, nothing to fetch again.
-                Err(StorageError::PieceAlreadyVerified { .. }) => true,
+                Err(StorageError::PieceAlreadyVerified { .. }) => Ok(()),
                 Err(e) => {
                     warn!(piece = block.piece, error = %e, "block write failed");
-                    false
+                    Err(e.to_string())
                 }
             };
             reply(Done::Written {
                 block: block.block_ref(),
-                ok,
+                result,
             });
         }
         Job::Verify(piece, reply) => {
-            let ok = match storage.verify_piece(piece) {
-                Ok(PieceCheck::Verified) => Some(true),
+            let result = match storage.verify_piece(piece) {
+                Ok(PieceCheck::Verified) => Ok(true),
                 Ok(PieceCheck::HashMismatch) => {
                     warn!(piece, "piece failed verification");
-                    Some(false)
+                    Ok(false)
                 }
                 Err(e) => {
                     warn!(piece, error = %e, "piece could not be verified; fetching it again");
-                    None
+                    Err(e.to_string())
                 }
             };
             if let Err(e) = storage.flush_if_due() {
                 warn!(error = %e, "saving resume state failed");
             }
-            reply(Done::Verified { piece, ok });
+            reply(Done::Verified { piece, result });
         }
         Job::Read(blocks, reply) => reply(Done::Read {
             blocks: read_blocks(storage, &blocks),

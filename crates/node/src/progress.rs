@@ -19,6 +19,8 @@ pub struct TorrentProgress {
     pub peers: usize,
     /// Every piece is verified on disk.
     pub complete: bool,
+    /// Why the torrent stopped by itself (its disk kept failing); it no longer trades.
+    pub error: Option<String>,
 }
 
 impl TorrentProgress {
@@ -32,6 +34,7 @@ impl TorrentProgress {
             upload_rate: stats.upload_rate,
             peers: stats.peers,
             complete: complete || stats.complete,
+            error: None,
         }
     }
 }

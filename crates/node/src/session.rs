@@ -5,7 +5,7 @@
 //! its actions: messages go to the peer's writer task, disk work runs on blocking threads and
 //! comes back as events. Nothing else touches the engine.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use shoal_storage::Storage;
 use shoal_swarm::{Action, DisconnectReason, Event, PeerKey, Torrent as Engine};
 use shoal_wire::{Block, BlockRef, HaveState, Message, Validator};
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 use crate::disk::{Disk, Done, Job, Reply};
 use crate::host::{NodeEvent, NodeHandle};
@@ -25,7 +25,10 @@ use crate::streams::{Limits, PeerStream};
 
 mod discovery;
 mod links;
+mod no_redial;
 mod peering;
+
+use no_redial::NoRedial;
 
 use discovery::{Lookup, PexInbox};
 pub(crate) use links::Conn;
@@ -51,6 +54,9 @@ const PEER_MESSAGE_QUEUE: usize = 1024;
 
 /// Peers whose engine key a torrent remembers after they left (see [`Conn`]).
 const MAX_REMEMBERED_PEERS: usize = 65_536;
+/// Disk writes and read-backs that may fail in a row (or for one piece) before the torrent
+/// stops with the disk's error (see `DiskHealth`).
+const MAX_DISK_FAILURES_IN_A_ROW: u32 = 8;
 
 /// The session's incoming queues: peer messages (bounded) and everything else (bounded by
 /// the engine: one reply per disk job or dial it asked for).
@@ -74,7 +80,11 @@ pub(crate) struct Discovery {
 /// What the session's helper tasks report back, besides peer messages.
 pub(crate) enum Input {
     Closed(Conn, String),
-    Disk(Event),
+    /// A disk result; `failure`: what the disk said, if the operation failed.
+    Disk {
+        event: Event,
+        failure: Option<String>,
+    },
     Uploaded(Conn, BlockRef),
     /// An outbound stream, with the have-state our handshake carried.
     Dialed(Box<Result<(PeerStream, HaveState), String>>, PeerSource),
@@ -101,8 +111,9 @@ pub(crate) struct Session {
     identities: HashMap<PeerId, PeerKey>,
     /// Distinct peers found by each source, for stats.
     found: FoundPeers,
-    /// Seeds dropped because we seed too: not dialed again (they would be dropped again).
-    seeds_dropped: HashSet<PeerId>,
+    /// Seeds we or they closed the connection to while we were complete: not dialed again
+    /// for a while (they would be dropped again).
+    no_redial: NoRedial,
     next_key: u64,
     next_serial: u64,
     input_tx: mpsc::UnboundedSender<Input>,
@@ -112,6 +123,8 @@ pub(crate) struct Session {
     progress_due: Option<Instant>,
     last_published: Instant,
     completed: bool,
+    /// Consecutive disk failures; too many stop the torrent.
+    disk_health: DiskHealth,
     /// Announce to and look up in the DHT (the node runs one and the torrent is public).
     use_dht: bool,
     lookup: Lookup,
@@ -157,7 +170,7 @@ impl Session {
             keys: HashMap::new(),
             identities: HashMap::new(),
             found: FoundPeers::default(),
-            seeds_dropped: HashSet::new(),
+            no_redial: NoRedial::new(MAX_REMEMBERED_PEERS),
             next_key: 0,
             next_serial: 0,
             input_tx,
@@ -166,6 +179,7 @@ impl Session {
             progress_due: None,
             last_published: Instant::now(),
             completed,
+            disk_health: DiskHealth::default(),
             use_dht,
             lookup: Lookup::default(),
             pex,
@@ -235,6 +249,12 @@ impl Session {
                     }
                 }
                 self.perform_actions();
+                if let Some(error) = self.disk_health.failed() {
+                    error!(%error, "the disk keeps failing; stopping the torrent");
+                    self.publish_progress();
+                    self.stop().await;
+                    return;
+                }
                 self.publish_progress();
             }
         }
@@ -271,11 +291,19 @@ impl Session {
                 }
                 if let Some(link) = self.peers.remove(&conn.key) {
                     debug!(peer = %link.info.peer_id, %reason, "peer stream closed");
+                    // A peer that closes on us while we seed is a seed too, or does not want
+                    // us: it can dial us if it ever needs our pieces.
+                    if self.engine.is_complete() {
+                        self.no_redial.hold(link.info.peer_id, Instant::now());
+                    }
                     self.forget(&link.info.peer_id);
                     self.handle(Event::PeerDisconnected { peer: conn.key });
                 }
             }
-            Input::Disk(event) => self.handle(event),
+            Input::Disk { event, failure } => {
+                self.disk_health.record(&event, failure);
+                self.handle(event);
+            }
             Input::Uploaded(conn, block) => {
                 if self.is_current(conn) {
                     self.handle(Event::Uploaded {
@@ -347,10 +375,7 @@ impl Session {
                         let id = link.info.peer_id;
                         if reason == DisconnectReason::BothComplete {
                             debug!(peer = %id, "closing a seed-to-seed connection");
-                            if self.seeds_dropped.len() >= MAX_REMEMBERED_PEERS {
-                                self.seeds_dropped.clear();
-                            }
-                            self.seeds_dropped.insert(id);
+                            self.no_redial.hold(id, Instant::now());
                         } else {
                             info!(peer = %id, %reason, "dropping peer");
                         }
@@ -387,17 +412,23 @@ impl Session {
     fn reply(&self) -> Reply {
         let tx = self.input_tx.clone();
         Box::new(move |done| {
-            let event = match done {
-                Done::Written { block, ok } => Event::BlockWritten { block, ok },
+            let (event, failure) = match done {
+                Done::Written { block, result } => {
+                    let ok = result.is_ok();
+                    (Event::BlockWritten { block, ok }, result.err())
+                }
                 Done::Verified {
                     piece,
-                    ok: Some(ok),
-                } => Event::PieceVerified { piece, ok },
-                Done::Verified { piece, ok: None } => Event::PieceUnverifiable { piece },
+                    result: Ok(ok),
+                } => (Event::PieceVerified { piece, ok }, None),
+                Done::Verified {
+                    piece,
+                    result: Err(error),
+                } => (Event::PieceUnverifiable { piece }, Some(error)),
                 // Reads answer through `serve`'s own reply.
                 Done::Read { .. } => return,
             };
-            let _ = tx.send(Input::Disk(event));
+            let _ = tx.send(Input::Disk { event, failure });
         })
     }
 
@@ -430,7 +461,11 @@ impl Session {
                     }
                     Err(e) => {
                         warn!(piece = block.piece, error = %e, "cannot read a block to serve");
-                        let _ = tx.send(Input::Disk(Event::ServeFailed { peer, block }));
+                        let event = Event::ServeFailed { peer, block };
+                        let _ = tx.send(Input::Disk {
+                            event,
+                            failure: None,
+                        });
                     }
                 }
             }
@@ -446,7 +481,11 @@ impl Session {
     /// at most every [`PROGRESS_INTERVAL`] (the run loop's timer publishes what was held back).
     fn publish_progress(&mut self) {
         let now = Instant::now();
-        let next = TorrentProgress::from_stats(&self.engine.stats(), self.completed);
+        let mut next = TorrentProgress::from_stats(&self.engine.stats(), self.completed);
+        next.error = self
+            .disk_health
+            .failed()
+            .map(|e| format!("the disk keeps failing: {e}"));
         let due = now.duration_since(self.last_published) >= PROGRESS_INTERVAL;
         let mut held = false;
         let published = self.progress.send_if_modified(|current| {
@@ -455,7 +494,8 @@ impl Session {
             }
             let milestone = current.pieces_have != next.pieces_have
                 || current.peers != next.peers
-                || current.complete != next.complete;
+                || current.complete != next.complete
+                || current.error != next.error;
             if milestone || due {
                 *current = next;
                 true
@@ -495,5 +535,105 @@ impl Session {
             Ok(Err(e)) => warn!(error = %e, "saving resume state failed"),
             Err(e) => warn!(error = %e, "saving resume state failed"),
         }
+    }
+}
+
+/// Disk failures: in a row (a full disk fails every write), and per piece (a broken file fails
+/// every write to its pieces while the other files' succeed). Either way, past a limit the
+/// torrent stops: fetching the same blocks again and again would only waste the peers' upload.
+#[derive(Debug, Default)]
+struct DiskHealth {
+    in_a_row: u32,
+    /// Failed writes and read-backs per piece since it last verified; bounded by the piece
+    /// count (and emptied as pieces verify).
+    per_piece: HashMap<u32, u32>,
+    last_error: Option<String>,
+    failed: bool,
+}
+
+impl DiskHealth {
+    fn record(&mut self, event: &Event, failure: Option<String>) {
+        let piece = match event {
+            Event::BlockWritten { block, .. } => Some(block.piece),
+            Event::PieceVerified { piece, .. } | Event::PieceUnverifiable { piece } => Some(*piece),
+            _ => None,
+        };
+        match failure {
+            Some(error) => {
+                self.in_a_row += 1;
+                let of_piece = piece.map_or(0, |p| {
+                    let count = self.per_piece.entry(p).or_insert(0);
+                    *count += 1;
+                    *count
+                });
+                self.last_error = Some(error);
+                self.failed |= self.in_a_row >= MAX_DISK_FAILURES_IN_A_ROW
+                    || of_piece >= MAX_DISK_FAILURES_IN_A_ROW;
+            }
+            None => {
+                self.in_a_row = 0;
+                if let Event::PieceVerified { piece, .. } = event {
+                    self.per_piece.remove(piece);
+                }
+            }
+        }
+    }
+
+    /// The last error, once the disk has failed too often.
+    fn failed(&self) -> Option<&str> {
+        self.last_error.as_deref().filter(|_| self.failed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn written(piece: u32) -> Event {
+        Event::BlockWritten {
+            block: BlockRef {
+                piece,
+                offset: 0,
+                length: 16384,
+            },
+            ok: true,
+        }
+    }
+
+    #[test]
+    fn failures_in_a_row_stop_a_torrent_and_one_success_resets_them() {
+        let mut health = DiskHealth::default();
+        let full = || Some("No space left on device".to_owned());
+        for piece in 0..MAX_DISK_FAILURES_IN_A_ROW - 1 {
+            health.record(&written(piece), full());
+        }
+        assert_eq!(health.failed(), None);
+        health.record(&written(100), None);
+        for piece in 0..MAX_DISK_FAILURES_IN_A_ROW - 1 {
+            health.record(&written(piece + 200), full());
+        }
+        assert_eq!(health.failed(), None);
+        health.record(&written(300), Some("Read-only file system".into()));
+        assert_eq!(health.failed(), Some("Read-only file system"));
+    }
+
+    #[test]
+    fn a_piece_that_keeps_failing_stops_a_torrent_among_successes() {
+        let mut health = DiskHealth::default();
+        let broken = || Some("Is a directory".to_owned());
+        for _ in 0..MAX_DISK_FAILURES_IN_A_ROW - 1 {
+            health.record(&written(7), broken());
+            health.record(&written(1), None);
+        }
+        assert_eq!(health.failed(), None);
+        // A piece that verifies in the end is forgiven.
+        health.record(&Event::PieceVerified { piece: 7, ok: true }, None);
+        health.record(&written(7), broken());
+        assert_eq!(health.failed(), None);
+        for _ in 0..MAX_DISK_FAILURES_IN_A_ROW {
+            health.record(&Event::PieceUnverifiable { piece: 9 }, broken());
+            health.record(&written(1), None);
+        }
+        assert_eq!(health.failed(), Some("Is a directory"));
     }
 }

@@ -107,14 +107,18 @@ impl TorrentHandle {
         self.progress.clone()
     }
 
-    /// Waits until every piece is verified on disk.
+    /// Waits until every piece is verified on disk; fails if the torrent stopped first (its
+    /// disk kept failing: [`NodeError::Storage`]).
     pub async fn wait_complete(&self) -> Result<(), NodeError> {
         let mut progress = self.progress.clone();
-        progress
-            .wait_for(|p| p.complete)
+        let done = progress
+            .wait_for(|p| p.complete || p.error.is_some())
             .await
-            .map(drop)
-            .map_err(|_| NodeError::Stopped)
+            .map_err(|_| NodeError::Stopped)?;
+        match &done.error {
+            Some(error) if !done.complete => Err(NodeError::Storage(error.clone())),
+            _ => Ok(()),
+        }
     }
 
     /// The engine's figures and the connected peers.

@@ -155,3 +155,46 @@ async fn every_task_ends_after_shutdown() {
         "tasks still alive after both nodes shut down"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_torrent_whose_disk_keeps_failing_stops_with_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let content_dir = dir.path().join("seed").join("content");
+    std::fs::create_dir_all(&content_dir).unwrap();
+    std::fs::write(content_dir.join("a"), pseudo_random(256 * 1024, 43)).unwrap();
+    std::fs::write(content_dir.join("b"), pseudo_random(256 * 1024, 44)).unwrap();
+    let torrent = make_torrent(&content_dir, 16 * 1024);
+    let (a, b) = (node(dir.path(), "a").await, node(dir.path(), "b").await);
+    let _seeding = seed(&a, &torrent, &dir.path().join("seed")).await;
+    let leech_dir = dir.path().join("leech");
+    let fetching = fetch(&b, &torrent, &leech_dir).await;
+    // Its file `b` is replaced by a directory before a block arrives: every write to it fails
+    // (writes to `a` succeed in between).
+    let broken = leech_dir.join("content").join("b");
+    std::fs::remove_file(&broken).unwrap();
+    std::fs::create_dir(&broken).unwrap();
+    fetching
+        .add_peer(a.listen_addrs()[0].clone())
+        .await
+        .unwrap();
+    let ended = tokio::time::timeout(Duration::from_secs(60), fetching.wait_complete())
+        .await
+        .expect("the torrent gave up in time");
+    match ended {
+        Err(NodeError::Storage(message)) => {
+            assert!(message.contains("the disk keeps failing"), "{message}");
+            assert!(message.contains("content/b"), "names the file: {message}");
+        }
+        other => panic!("expected a storage error, got {other:?}"),
+    }
+    let progress = fetching.progress().borrow().clone();
+    assert!(
+        !progress.complete && progress.error.is_some(),
+        "{progress:?}"
+    );
+    // It stopped: no more trading, and the node goes on.
+    assert!(matches!(fetching.status().await, Err(NodeError::Stopped)));
+    assert!(b.connected_peers().await.is_ok());
+    a.shutdown().await;
+    b.shutdown().await;
+}

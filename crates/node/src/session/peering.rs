@@ -24,11 +24,15 @@ impl Session {
     }
 
     /// Connects to a peer and opens a piece-exchange stream, in the background.
-    pub(super) fn dial(&self, target: Target, source: PeerSource) {
+    pub(super) fn dial(&mut self, target: Target, source: PeerSource) {
         if let Target::Peer(peer, _) = &target {
+            if source == PeerSource::Manual {
+                // Named by the user: dialed whatever we thought of it.
+                self.no_redial.release(peer);
+            }
             if self.keys.contains_key(peer)
                 || *peer == self.node.peer_id()
-                || self.seeds_dropped.contains(peer)
+                || self.no_redial.holds(peer, Instant::now())
             {
                 return;
             }
@@ -76,6 +80,16 @@ impl Session {
         if let Err(e) = self.validator.check_handshake(&stream.handshake) {
             info!(peer = %stream.peer, error = %e, "refused a peer's handshake");
             return;
+        }
+        if stream.outbound {
+            // Dialed by address (a tracker's, PEX's), it turned out to be a seed we left.
+            if source != PeerSource::Manual && self.no_redial.holds(&stream.peer, Instant::now()) {
+                debug!(peer = %stream.peer, "not trading again with a seed we left");
+                return;
+            }
+        } else {
+            // It came to us: whatever it is now, it is welcome (a seed is closed again).
+            self.no_redial.release(&stream.peer);
         }
         if let Some(&existing) = self.keys.get(&stream.peer) {
             // Both sides opened at once: keep the stream opened by the smaller PeerId, so both

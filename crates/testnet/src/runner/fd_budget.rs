@@ -8,9 +8,11 @@
 
 /// Descriptors kept aside for the runner itself (tracker pipes, run files, polls).
 const RESERVED: u64 = 512;
-/// Descriptors each node holds besides its connections: listeners, the content files, the
+/// Descriptors each node holds besides its connections and content files: listeners, the
 /// resume and state files, tracker announces and a metrics poll in flight.
-const PER_NODE: u64 = 8;
+const PER_NODE: u64 = 7;
+/// Content files a node keeps open at most (`shoal_storage::DEFAULT_OPEN_FILES`).
+const OPEN_CONTENT_FILES: u64 = 64;
 /// Fewer connections than this and a node could not trade with a useful set of peers.
 pub const MIN_CONNECTIONS: u32 = 8;
 
@@ -33,21 +35,33 @@ fn parse_open_file_limit(limits: &str) -> Option<u64> {
     soft.parse().ok()
 }
 
-/// Connections each of `nodes` in-process nodes may have within `limit` descriptors, at most
-/// `default_cap` (never below [`MIN_CONNECTIONS`]: past that the run is too large for the
-/// limit, and the caller says so).
-pub fn connections_per_node(limit: u64, nodes: u64, default_cap: u32) -> u32 {
+/// How the open-file limit is shared out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Connections each node may have: its share, at most the node's own cap, at least
+    /// [`MIN_CONNECTIONS`].
+    pub per_node: u32,
+    /// The limit is too small even for [`MIN_CONNECTIONS`] each: descriptors may run out.
+    pub short: bool,
+}
+
+/// The connections each of `nodes` in-process nodes (content in `files` files) may have within
+/// `limit` descriptors, at most `default_cap`.
+pub fn connections_per_node(limit: u64, nodes: u64, files: u64, default_cap: u32) -> Budget {
     let nodes = nodes.max(1);
+    let per_node_fds = PER_NODE + files.clamp(1, OPEN_CONTENT_FILES);
     let for_connections = limit
         .saturating_sub(RESERVED)
-        .saturating_sub(nodes * PER_NODE);
+        .saturating_sub(nodes.saturating_mul(per_node_fds));
     // A connection costs each node one descriptor on its own side (the other end is in the
     // other node's share). The cap counts established connections only: a third of the share
     // stays free for connections still in their handshake, in and out.
     let share = for_connections / nodes * 2 / 3;
-    u32::try_from(share)
-        .unwrap_or(u32::MAX)
-        .clamp(MIN_CONNECTIONS, default_cap.max(MIN_CONNECTIONS))
+    let share = u32::try_from(share).unwrap_or(u32::MAX);
+    Budget {
+        per_node: share.clamp(MIN_CONNECTIONS, default_cap.max(MIN_CONNECTIONS)),
+        short: share < MIN_CONNECTIONS,
+    }
 }
 
 #[cfg(test)]
@@ -73,12 +87,39 @@ mod tests {
     #[test]
     fn the_limit_is_shared_out_between_nodes() {
         // 20,000 descriptors: a few nodes keep the default, a thousand get a share.
-        assert_eq!(connections_per_node(20_000, 10, 512), 512);
-        let share = connections_per_node(40_000, 1000, 512);
-        assert_eq!(u64::from(share), (40_000 - 512 - 8_000) / 1000 * 2 / 3);
-        assert!(u64::from(share) * 1000 * 3 / 2 + 8_000 + 512 <= 40_000);
-        // Never below the floor, whatever the limit.
-        assert_eq!(connections_per_node(1_000, 1000, 512), MIN_CONNECTIONS);
-        assert_eq!(connections_per_node(u64::MAX, 1000, 512), 512);
+        let few = connections_per_node(20_000, 10, 1, 512);
+        assert_eq!(
+            few,
+            Budget {
+                per_node: 512,
+                short: false
+            }
+        );
+        let share = connections_per_node(40_000, 1000, 1, 512);
+        assert_eq!(
+            u64::from(share.per_node),
+            (40_000 - 512 - 8_000) / 1000 * 2 / 3
+        );
+        assert!(u64::from(share.per_node) * 1000 * 3 / 2 + 8_000 + 512 <= 40_000);
+        // Content files count, up to the storage's cache of open files.
+        let many_files = connections_per_node(100_000, 1000, 32, 512);
+        assert_eq!(
+            u64::from(many_files.per_node),
+            (100_000 - 512 - 39_000) / 1000 * 2 / 3
+        );
+        assert_eq!(
+            connections_per_node(200_000, 1000, 10_000, 512),
+            connections_per_node(200_000, 1000, 64, 512)
+        );
+        // Never below the floor, whatever the limit, and then it says the limit is short.
+        let short = connections_per_node(1_000, 1000, 1, 512);
+        assert_eq!(
+            short,
+            Budget {
+                per_node: MIN_CONNECTIONS,
+                short: true
+            }
+        );
+        assert_eq!(connections_per_node(u64::MAX, 1000, 1, 512).per_node, 512);
     }
 }

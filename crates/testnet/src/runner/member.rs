@@ -37,7 +37,11 @@ impl Member {
             if let Some(found) = pick(&self.lines()) {
                 return Some(found);
             }
-            if self.exited().is_some() || Instant::now() >= deadline {
+            if self.exited().is_some() {
+                // Its last lines are read once its exit is reported: look once more.
+                return pick(&self.lines());
+            }
+            if Instant::now() >= deadline {
                 return None;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -178,6 +178,8 @@ pub enum RunEvent {
         per_node: u32,
         open_file_limit: u64,
         nodes: u64,
+        /// Too few descriptors even for that: accepts, dials and file opens may fail.
+        short: bool,
     },
 }
 

@@ -15,6 +15,9 @@ use tracing::{debug, warn};
 
 use super::RunError;
 
+/// How long after a process exits its stdout may stay open before the exit is reported anyway.
+const STDOUT_GRACE: Duration = Duration::from_secs(2);
+
 /// What the process has said on stdout so far.
 #[derive(Debug, Clone, Default)]
 pub struct Lines {
@@ -61,6 +64,8 @@ pub struct Proc {
     lines: Arc<Mutex<Lines>>,
     /// The thread reading stdout; it ends at EOF, soon after the process exits.
     reader: Option<std::thread::JoinHandle<()>>,
+    /// The child's exit and when it was seen, before its output is known to be read.
+    child_exit: Option<(ExitStatus, Instant)>,
     exited: Option<ExitStatus>,
 }
 
@@ -119,6 +124,7 @@ impl Proc {
             child,
             lines,
             reader,
+            child_exit: None,
             exited: None,
         })
     }
@@ -133,35 +139,27 @@ impl Proc {
         self.lines.lock().map(|l| l.clone()).unwrap_or_default()
     }
 
-    /// How it exited, if it has. Once it has, everything it printed has been read: a
-    /// `complete` line written just before exiting is never missed.
+    /// How it exited, if it has. It is reported only once everything it printed has been
+    /// read (or, should a grandchild hold its stdout open, 2 s after the exit): a `complete`
+    /// line written just before exiting is never missed. Never blocks.
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
-        if self.exited.is_none() {
-            self.exited = self.child.try_wait().ok().flatten();
-            if self.exited.is_some() {
-                self.drain_stdout();
-            }
+        if self.exited.is_some() {
+            return self.exited;
         }
+        if self.child_exit.is_none() {
+            let status = self.child.try_wait().ok().flatten()?;
+            self.child_exit = Some((status, Instant::now()));
+        }
+        let (status, at) = self.child_exit?;
+        let read_all = self.reader.as_ref().is_none_or(|r| r.is_finished());
+        if !read_all && at.elapsed() < STDOUT_GRACE {
+            return None;
+        }
+        if !read_all {
+            warn!(pid = self.pid(), "stdout still open after exit");
+        }
+        self.exited = Some(status);
         self.exited
-    }
-
-    /// Waits (boundedly: a grandchild could hold the pipe open) for the stdout reader to
-    /// reach EOF.
-    fn drain_stdout(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(2);
-        while let Some(reader) = &self.reader {
-            if reader.is_finished() {
-                if let Some(reader) = self.reader.take() {
-                    let _ = reader.join();
-                }
-                return;
-            }
-            if Instant::now() >= deadline {
-                warn!(pid = self.pid(), "stdout still open after exit");
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
     }
 
     /// Sends a signal by name (`STOP`, `CONT`, `INT`, `KILL`) with the `kill` command. A
@@ -191,8 +189,11 @@ impl Proc {
         if let Err(e) = self.child.kill() {
             warn!(pid = self.pid(), error = %e, "cannot kill");
         }
-        self.exited = self.child.wait().ok();
-        self.drain_stdout();
+        if let Ok(status) = self.child.wait() {
+            self.child_exit.get_or_insert((status, Instant::now()));
+        }
+        // Killed: whatever it had not printed yet is of no interest.
+        self.exited = self.child_exit.map(|(status, _)| status);
     }
 }
 

@@ -160,13 +160,15 @@ impl Swarm {
                 .map(|g| u64::from(g.count))
                 .sum::<u64>();
         let default_cap = shoal_node::NodeConfig::loopback(PathBuf::new()).max_connections;
-        let per_node = super::fd_budget::connections_per_node(limit, nodes, default_cap);
-        if per_node < default_cap {
-            self.max_connections = Some(per_node);
+        let files = u64::from(self.scenario.content.files);
+        let budget = super::fd_budget::connections_per_node(limit, nodes, files, default_cap);
+        if budget.per_node < default_cap {
+            self.max_connections = Some(budget.per_node);
             self.emit(RunEvent::ConnectionCap {
-                per_node,
+                per_node: budget.per_node,
                 open_file_limit: limit,
                 nodes,
+                short: budget.short,
             });
         }
     }
