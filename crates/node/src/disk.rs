@@ -22,6 +22,8 @@ pub(crate) enum Job {
     /// Blocks for one peer, in the order it asked for them.
     Read(Vec<shoal_wire::BlockRef>, Reply),
     Flush,
+    /// A resume record if one is due (a quiet torrent's last verified pieces get recorded).
+    FlushIfDue,
 }
 
 /// What a finished job reports.
@@ -95,7 +97,7 @@ impl Disk {
 
     pub(crate) fn submit(&self, job: Job) {
         let queue = match &job {
-            Job::Write(..) | Job::Flush => &self.writes,
+            Job::Write(..) | Job::Flush | Job::FlushIfDue => &self.writes,
             Job::Verify(..) => &self.verifies,
             Job::Read(..) => &self.reads,
         };
@@ -163,6 +165,11 @@ fn run(storage: &Storage, job: Job) {
         }),
         Job::Flush => {
             if let Err(e) = storage.flush() {
+                warn!(error = %e, "saving resume state failed");
+            }
+        }
+        Job::FlushIfDue => {
+            if let Err(e) = storage.flush_if_due() {
                 warn!(error = %e, "saving resume state failed");
             }
         }

@@ -54,6 +54,8 @@ const PEER_MESSAGE_QUEUE: usize = 1024;
 
 /// Peers whose engine key a torrent remembers after they left (see [`Conn`]).
 const MAX_REMEMBERED_PEERS: usize = 65_536;
+/// How often a torrent asks storage whether a resume record is due.
+const FLUSH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// Disk writes and read-backs that may fail in a row (or for one piece) before the torrent
 /// stops with the disk's error (see `DiskHealth`).
 const MAX_DISK_FAILURES_IN_A_ROW: u32 = 8;
@@ -125,6 +127,7 @@ pub(crate) struct Session {
     completed: bool,
     /// Consecutive disk failures; too many stop the torrent.
     disk_health: DiskHealth,
+    next_flush_check: Instant,
     /// Announce to and look up in the DHT (the node runs one and the torrent is public).
     use_dht: bool,
     lookup: Lookup,
@@ -180,6 +183,7 @@ impl Session {
             last_published: Instant::now(),
             completed,
             disk_health: DiskHealth::default(),
+            next_flush_check: Instant::now() + FLUSH_CHECK_INTERVAL,
             use_dht,
             lookup: Lookup::default(),
             pex,
@@ -245,6 +249,7 @@ impl Session {
                     () = timer => {
                         let now = Instant::now();
                         self.engine.handle_timeout(now);
+                        self.flush_storage_if_due(now);
                         self.on_discovery_timer(now).await;
                     }
                 }
@@ -475,6 +480,15 @@ impl Session {
 
     fn flush_storage(&self) {
         self.disk.submit(Job::Flush);
+    }
+
+    /// Every few seconds, lets storage record verified pieces it has not recorded yet (it does
+    /// after verifying too; this covers a download that went quiet).
+    fn flush_storage_if_due(&mut self, now: Instant) {
+        if now >= self.next_flush_check {
+            self.next_flush_check = now + FLUSH_CHECK_INTERVAL;
+            self.disk.submit(Job::FlushIfDue);
+        }
     }
 
     /// Publishes progress: at once when a piece, the peer count or completion changed, otherwise

@@ -346,18 +346,23 @@ impl Storage {
         let mut recorded = lock(&self.recorded);
         // Have-set first, files second: every file holding a snapshotted piece was marked
         // before the piece entered the set, so it is in `unsynced` now or was synced earlier.
-        let have = {
+        let (have, taken) = {
             let mut state = lock(&self.state);
-            state.unrecorded_bytes = 0;
-            state.have.clone()
+            let taken = std::mem::take(&mut state.unrecorded_bytes);
+            (state.have.clone(), taken)
+        };
+        // A failed flush leaves its bytes unrecorded, so the next `flush_if_due` tries again.
+        let failed = |e: StorageError| {
+            lock(&self.state).unrecorded_bytes += taken;
+            e
         };
         let (unsynced, touched) = lock(&self.files).take_pending();
         if let Err(e) = self.sync_and_stat(&unsynced, &touched, &mut recorded) {
             lock(&self.files).restore_pending(unsynced, touched);
-            return Err(e);
+            return Err(failed(e));
         }
         let bytes = resume::encode(&self.expected, &have, &recorded);
-        self.paths.write_resume(&bytes)?;
+        self.paths.write_resume(&bytes).map_err(failed)?;
         lock(&self.state).last_flush = Instant::now();
         Ok(())
     }
