@@ -24,10 +24,12 @@ use crate::progress::{PeerStatus, TorrentProgress, TorrentStatus};
 use crate::streams::{Limits, PeerStream};
 
 mod discovery;
+mod disk_health;
 mod links;
 mod no_redial;
 mod peering;
 
+use disk_health::DiskHealth;
 use no_redial::NoRedial;
 
 use discovery::{Lookup, PexInbox};
@@ -56,9 +58,6 @@ const PEER_MESSAGE_QUEUE: usize = 1024;
 const MAX_REMEMBERED_PEERS: usize = 65_536;
 /// How often a torrent asks storage whether a resume record is due.
 const FLUSH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
-/// Disk writes and read-backs that may fail in a row (or for one piece) before the torrent
-/// stops with the disk's error (see `DiskHealth`).
-const MAX_DISK_FAILURES_IN_A_ROW: u32 = 8;
 
 /// The session's incoming queues: peer messages (bounded) and everything else (bounded by
 /// the engine: one reply per disk job or dial it asked for).
@@ -549,105 +548,5 @@ impl Session {
             Ok(Err(e)) => warn!(error = %e, "saving resume state failed"),
             Err(e) => warn!(error = %e, "saving resume state failed"),
         }
-    }
-}
-
-/// Disk failures: in a row (a full disk fails every write), and per piece (a broken file fails
-/// every write to its pieces while the other files' succeed). Either way, past a limit the
-/// torrent stops: fetching the same blocks again and again would only waste the peers' upload.
-#[derive(Debug, Default)]
-struct DiskHealth {
-    in_a_row: u32,
-    /// Failed writes and read-backs per piece since it last verified; bounded by the piece
-    /// count (and emptied as pieces verify).
-    per_piece: HashMap<u32, u32>,
-    last_error: Option<String>,
-    failed: bool,
-}
-
-impl DiskHealth {
-    fn record(&mut self, event: &Event, failure: Option<String>) {
-        let piece = match event {
-            Event::BlockWritten { block, .. } => Some(block.piece),
-            Event::PieceVerified { piece, .. } | Event::PieceUnverifiable { piece } => Some(*piece),
-            _ => None,
-        };
-        match failure {
-            Some(error) => {
-                self.in_a_row += 1;
-                let of_piece = piece.map_or(0, |p| {
-                    let count = self.per_piece.entry(p).or_insert(0);
-                    *count += 1;
-                    *count
-                });
-                self.last_error = Some(error);
-                self.failed |= self.in_a_row >= MAX_DISK_FAILURES_IN_A_ROW
-                    || of_piece >= MAX_DISK_FAILURES_IN_A_ROW;
-            }
-            None => {
-                self.in_a_row = 0;
-                if let Event::PieceVerified { piece, .. } = event {
-                    self.per_piece.remove(piece);
-                }
-            }
-        }
-    }
-
-    /// The last error, once the disk has failed too often.
-    fn failed(&self) -> Option<&str> {
-        self.last_error.as_deref().filter(|_| self.failed)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn written(piece: u32) -> Event {
-        Event::BlockWritten {
-            block: BlockRef {
-                piece,
-                offset: 0,
-                length: 16384,
-            },
-            ok: true,
-        }
-    }
-
-    #[test]
-    fn failures_in_a_row_stop_a_torrent_and_one_success_resets_them() {
-        let mut health = DiskHealth::default();
-        let full = || Some("No space left on device".to_owned());
-        for piece in 0..MAX_DISK_FAILURES_IN_A_ROW - 1 {
-            health.record(&written(piece), full());
-        }
-        assert_eq!(health.failed(), None);
-        health.record(&written(100), None);
-        for piece in 0..MAX_DISK_FAILURES_IN_A_ROW - 1 {
-            health.record(&written(piece + 200), full());
-        }
-        assert_eq!(health.failed(), None);
-        health.record(&written(300), Some("Read-only file system".into()));
-        assert_eq!(health.failed(), Some("Read-only file system"));
-    }
-
-    #[test]
-    fn a_piece_that_keeps_failing_stops_a_torrent_among_successes() {
-        let mut health = DiskHealth::default();
-        let broken = || Some("Is a directory".to_owned());
-        for _ in 0..MAX_DISK_FAILURES_IN_A_ROW - 1 {
-            health.record(&written(7), broken());
-            health.record(&written(1), None);
-        }
-        assert_eq!(health.failed(), None);
-        // A piece that verifies in the end is forgiven.
-        health.record(&Event::PieceVerified { piece: 7, ok: true }, None);
-        health.record(&written(7), broken());
-        assert_eq!(health.failed(), None);
-        for _ in 0..MAX_DISK_FAILURES_IN_A_ROW {
-            health.record(&Event::PieceUnverifiable { piece: 9 }, broken());
-            health.record(&written(1), None);
-        }
-        assert_eq!(health.failed(), Some("Is a directory"));
     }
 }
