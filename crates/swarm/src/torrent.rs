@@ -324,12 +324,14 @@ impl Torrent {
     /// Drops `key` if it and we have every piece (see [`DisconnectReason::BothComplete`]);
     /// says whether it did.
     pub(crate) fn drop_if_both_complete(&mut self, key: PeerKey) -> bool {
-        let peer_complete = self
-            .peers
-            .get(&key)
-            .and_then(|p| p.have.as_ref())
-            .is_some_and(Bitfield::is_full);
-        if peer_complete && self.picker.is_complete() {
+        // Ours first: it is a counter, theirs a scan of their bitfield.
+        if self.picker.is_complete()
+            && self
+                .peers
+                .get(&key)
+                .and_then(|p| p.have.as_ref())
+                .is_some_and(Bitfield::is_full)
+        {
             self.disconnect(key, DisconnectReason::BothComplete);
             return true;
         }

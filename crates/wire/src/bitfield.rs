@@ -63,8 +63,13 @@ impl Bitfield {
         self.bits.iter().map(|b| b.count_ones()).sum()
     }
 
+    /// Whether every piece is in the set. Stops at the first missing byte, so it is cheap for
+    /// the usual incomplete set (the engine asks on every Have).
     pub fn is_full(&self) -> bool {
-        self.count() == self.len
+        let whole = (self.len / 8) as usize;
+        let rest = self.len % 8;
+        let (bytes, last) = self.bits.split_at(whole.min(self.bits.len()));
+        bytes.iter().all(|&b| b == 0xff) && (rest == 0 || last.first() == Some(&!(0xff_u8 >> rest)))
     }
 
     /// Whether any bit past `len` is set (a malformed bitfield from a peer).
@@ -113,5 +118,13 @@ mod tests {
         assert!(bad.has_spare_bits());
         assert!(Bitfield::from_bytes(vec![0; 3], 10).is_none());
         assert!(Bitfield::full(16).is_full());
+        assert!(Bitfield::new(0).is_full());
+        let mut almost = Bitfield::full(10);
+        almost.set(9, false);
+        assert!(!almost.is_full());
+        almost.set(0, false);
+        almost.set(9, true);
+        assert!(!almost.is_full());
+        assert!(!bad.is_full(), "a spare bit is not a piece");
     }
 }
