@@ -24,27 +24,27 @@ pub(super) struct DiskHealth {
 
 impl DiskHealth {
     pub(super) fn record(&mut self, event: &Event, failure: Option<String>) {
+        // Only writes and read-backs count: a block read to serve a peer says nothing either
+        // way (its failure is the peer's Reject, and it must not pass for a success).
         let piece = match event {
-            Event::BlockWritten { block, .. } => Some(block.piece),
-            Event::PieceVerified { piece, .. } | Event::PieceUnverifiable { piece } => Some(*piece),
-            _ => None,
+            Event::BlockWritten { block, .. } => block.piece,
+            Event::PieceVerified { piece, .. } | Event::PieceUnverifiable { piece } => *piece,
+            _ => return,
         };
         match failure {
             Some(error) => {
                 self.in_a_row += 1;
-                let of_piece = piece.map_or(0, |p| {
-                    let count = self.per_piece.entry(p).or_insert(0);
-                    *count += 1;
-                    *count
-                });
+                let of_piece = self.per_piece.entry(piece).or_insert(0);
+                *of_piece += 1;
+                let of_piece = *of_piece;
                 self.last_error = Some(error);
                 self.failed |= self.in_a_row >= MAX_DISK_FAILURES_IN_A_ROW
                     || of_piece >= MAX_DISK_FAILURES_IN_A_ROW;
             }
             None => {
                 self.in_a_row = 0;
-                if let Event::PieceVerified { piece, .. } = event {
-                    self.per_piece.remove(piece);
+                if matches!(event, Event::PieceVerified { .. }) {
+                    self.per_piece.remove(&piece);
                 }
             }
         }
@@ -88,6 +88,25 @@ mod tests {
         assert_eq!(health.failed(), None);
         health.record(&written(300), Some("Read-only file system".into()));
         assert_eq!(health.failed(), Some("Read-only file system"));
+    }
+
+    #[test]
+    fn a_failed_read_for_a_peer_is_not_a_success() {
+        let mut health = DiskHealth::default();
+        let full = || Some("No space left on device".to_owned());
+        let serve_failed = Event::ServeFailed {
+            peer: shoal_swarm::PeerKey(1),
+            block: BlockRef {
+                piece: 0,
+                offset: 0,
+                length: 16384,
+            },
+        };
+        for piece in 0..MAX_DISK_FAILURES_IN_A_ROW {
+            health.record(&written(piece), full());
+            health.record(&serve_failed, None);
+        }
+        assert_eq!(health.failed(), Some("No space left on device"));
     }
 
     #[test]
