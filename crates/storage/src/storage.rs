@@ -119,12 +119,15 @@ struct State {
     writes: HashMap<u32, PieceWrites>,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default)]
 struct PieceWrites {
     /// Writes begun so far.
     started: u64,
     /// Writes begun and not yet finished.
     in_flight: u32,
+    /// The piece hashed as it is written, while its blocks come in order (see
+    /// [`blocks::InOrderHash`]); `None` once they did not, or while a write holds it.
+    in_order: Option<blocks::InOrderHash>,
 }
 
 /// What [`Storage::open`] prepared, for [`Storage::assemble`].

@@ -362,3 +362,71 @@ fn a_piece_that_is_all_padding_is_verified_at_open() {
     assert_eq!(opened.have.count(), 1);
     assert_eq!(opened.storage.read_piece(0).unwrap(), vec![0; 16384]);
 }
+
+/// Writes `piece` of `content` (64 KiB pieces) as 16 KiB blocks in the order of `offsets`,
+/// with `bad` (an offset) flipped in one byte.
+fn write_piece(storage: &Storage, content: &[u8], piece: u32, offsets: &[u32], bad: Option<u32>) {
+    let base = piece as usize * 65536;
+    for &offset in offsets {
+        let at = base + offset as usize;
+        let mut block = content[at..at + 16384].to_vec();
+        if bad == Some(offset) {
+            block[100] ^= 0x01;
+        }
+        storage.write_block(piece, offset, &block).unwrap();
+    }
+}
+
+#[test]
+fn a_piece_hashed_as_written_is_judged_on_the_bytes_on_disk() {
+    let built = multi_file("inorder", &[Entry::File(&["x"], 6 * 65536)], 65536, 60);
+    let dirs = Dirs::new();
+    let storage = dirs.open(&built).storage;
+    let content = &built.content;
+    let in_order = [0, 16384, 32768, 49152];
+
+    // In order and right.
+    write_piece(&storage, content, 0, &in_order, None);
+    assert_eq!(storage.verify_piece(0).unwrap(), PieceCheck::Verified);
+
+    // In order with one bad block: refused; downloaded again in order: accepted.
+    write_piece(&storage, content, 1, &in_order, Some(32768));
+    assert_eq!(storage.verify_piece(1).unwrap(), PieceCheck::HashMismatch);
+    write_piece(&storage, content, 1, &in_order, None);
+    assert_eq!(storage.verify_piece(1).unwrap(), PieceCheck::Verified);
+
+    // A block already hashed is overwritten with bad bytes: the disk holds them, so refused.
+    write_piece(&storage, content, 2, &in_order, None);
+    write_piece(&storage, content, 2, &[16384], Some(16384));
+    assert_eq!(storage.verify_piece(2).unwrap(), PieceCheck::HashMismatch);
+
+    // A bad block overwritten with the right bytes (a second copy from another peer): the
+    // disk is right, so accepted.
+    write_piece(&storage, content, 3, &in_order, Some(0));
+    write_piece(&storage, content, 3, &[0], None);
+    assert_eq!(storage.verify_piece(3).unwrap(), PieceCheck::Verified);
+
+    // Out of order, and a piece with a block that failed to arrive at first.
+    write_piece(&storage, content, 4, &[49152, 0, 32768, 16384], None);
+    assert_eq!(storage.verify_piece(4).unwrap(), PieceCheck::Verified);
+    write_piece(&storage, content, 5, &[0, 32768, 49152, 16384], Some(16384));
+    assert_eq!(storage.verify_piece(5).unwrap(), PieceCheck::HashMismatch);
+
+    let have: Vec<u32> = storage.have().iter().collect();
+    assert_eq!(have, [0, 1, 3, 4]);
+    let file = dirs.download.path().join("inorder").join("x");
+    let on_disk = fs::read(&file).unwrap();
+    assert_eq!(on_disk[..2 * 65536], content[..2 * 65536]);
+    assert_eq!(on_disk[3 * 65536..5 * 65536], content[3 * 65536..5 * 65536]);
+
+    // The in-order hash is what a verification of such a piece relies on: bytes changed
+    // behind the storage's back after the writes are not read (a piece written out of order
+    // would be read back, and refused).
+    write_piece(&storage, content, 5, &in_order, None);
+    let mut tampered = on_disk;
+    tampered[5 * 65536 + 7] ^= 0xff;
+    fs::write(&file, &tampered).unwrap();
+    // The fresh download of piece 5 (after its mismatch) started a new in-order hash.
+    assert_eq!(storage.verify_piece(5).unwrap(), PieceCheck::Verified);
+    storage.close().unwrap();
+}
