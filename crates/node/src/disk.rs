@@ -17,7 +17,9 @@ pub(crate) type Reply = Box<dyn FnOnce(Done) + Send>;
 
 /// A job for one of the disk threads.
 pub(crate) enum Job {
-    Write(shoal_wire::Block, Reply),
+    /// Blocks to write, in order: all that one turn of the session produced, so a burst of
+    /// blocks costs one wake-up of the write thread and one reply rather than one per block.
+    Write(Vec<shoal_wire::Block>, Reply),
     Verify(u32, Reply),
     /// Blocks for one peer, in the order it asked for them.
     Read(Vec<shoal_wire::BlockRef>, Reply),
@@ -28,10 +30,9 @@ pub(crate) enum Job {
 
 /// What a finished job reports.
 pub(crate) enum Done {
-    /// `Err`: what the disk said.
+    /// Each block of a [`Job::Write`], and what the disk said if it could not be written.
     Written {
-        block: shoal_wire::BlockRef,
-        result: Result<(), String>,
+        blocks: Vec<(shoal_wire::BlockRef, Result<(), String>)>,
     },
     /// `Ok(matched)`: the piece was hashed; `Err`: it could not be read back to be hashed.
     Verified {
@@ -125,24 +126,31 @@ fn read_blocks(
         .collect()
 }
 
+fn write_block(
+    storage: &Storage,
+    block: &shoal_wire::Block,
+) -> (shoal_wire::BlockRef, Result<(), String>) {
+    let result = match storage.write_block(block.piece, block.offset, &block.data) {
+        Ok(()) => Ok(()),
+        // A late end-game copy of a block whose piece is already verified: nothing to write,
+        // nothing to fetch again.
+        Err(StorageError::PieceAlreadyVerified { .. }) => Ok(()),
+        Err(e) => {
+            warn!(piece = block.piece, error = %e, "block write failed");
+            Err(e.to_string())
+        }
+    };
+    (block.block_ref(), result)
+}
+
 fn run(storage: &Storage, job: Job) {
     match job {
-        Job::Write(block, reply) => {
-            let result = match storage.write_block(block.piece, block.offset, &block.data) {
-                Ok(()) => Ok(()),
-                // A late end-game copy of a block whose piece is already verified: nothing to
-                // write, nothing to fetch again.
-                Err(StorageError::PieceAlreadyVerified { .. }) => Ok(()),
-                Err(e) => {
-                    warn!(piece = block.piece, error = %e, "block write failed");
-                    Err(e.to_string())
-                }
-            };
-            reply(Done::Written {
-                block: block.block_ref(),
-                result,
-            });
-        }
+        Job::Write(blocks, reply) => reply(Done::Written {
+            blocks: blocks
+                .iter()
+                .map(|block| write_block(storage, block))
+                .collect(),
+        }),
         Job::Verify(piece, reply) => {
             let result = match storage.verify_piece(piece) {
                 Ok(PieceCheck::Verified) => Ok(true),

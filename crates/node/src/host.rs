@@ -37,6 +37,10 @@ mod refuse_when_full;
 mod start;
 
 use driver::AddressBook;
+
+/// The longest [`NodeHandle::shutdown`] waits for the host task to take the command, and for
+/// each node task to end once aborted.
+const SHUTDOWN_STEP: Duration = Duration::from_secs(10);
 use refuse_when_full::RefuseWhenFull;
 pub use start::start;
 
@@ -289,7 +293,9 @@ impl NodeHandle {
     }
 
     /// Stops every torrent (saving its resume state), then the node, and waits until its
-    /// tasks have ended and its connections are closed.
+    /// tasks have ended and its connections are closed. A torrent takes as long as its disk
+    /// needs to save its data; the node's own steps are bounded (10 s each; one that
+    /// overruns is logged and cut short).
     pub async fn shutdown(&self) {
         let torrents: Vec<TorrentHandle> = self
             .torrents
@@ -300,13 +306,18 @@ impl NodeHandle {
             // A torrent stopped earlier has nothing left to do.
             let _ = torrent.stop().await;
         }
-        let _ = self.commands.send(Command::Shutdown).await;
+        if tokio::time::timeout(SHUTDOWN_STEP, self.commands.send(Command::Shutdown))
+            .await
+            .is_err()
+        {
+            warn!("the host task did not take the shutdown in time; aborting it");
+        }
         for task in self.tasks.lock().await.drain(..) {
             task.abort();
-            if let Err(e) = task.await {
-                if !e.is_cancelled() {
-                    warn!(error = %e, "node task ended abnormally");
-                }
+            match tokio::time::timeout(SHUTDOWN_STEP, task).await {
+                Ok(Err(e)) if !e.is_cancelled() => warn!(error = %e, "node task ended abnormally"),
+                Ok(_) => {}
+                Err(_) => warn!("a node task did not end in time after it was aborted"),
             }
         }
     }

@@ -13,7 +13,7 @@ use libp2p::{Multiaddr, PeerId};
 use shoal_metainfo::InfoHash;
 use shoal_storage::Storage;
 use shoal_swarm::{Action, DisconnectReason, Event, PeerKey, Torrent as Engine};
-use shoal_wire::{Block, BlockRef, HaveState, Message, Validator};
+use shoal_wire::{BlockRef, HaveState, Message, Validator};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{Instrument, debug, error, info, info_span, warn};
 
@@ -58,6 +58,10 @@ const PEER_MESSAGE_QUEUE: usize = 1024;
 const MAX_REMEMBERED_PEERS: usize = 65_536;
 /// How often a torrent asks storage whether a resume record is due.
 const FLUSH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+/// Queued inputs of each kind the session takes in one turn besides the one that woke it, so
+/// that the engine's actions for a burst of blocks go out together (one disk job, one flush
+/// per peer) while timers and commands still get their turn.
+const MAX_INPUTS_PER_TURN: usize = 256;
 
 /// The session's incoming queues: peer messages (bounded) and everything else (bounded by
 /// the engine: one reply per disk job or dial it asked for).
@@ -81,14 +85,18 @@ pub(crate) struct Discovery {
 /// What the session's helper tasks report back, besides peer messages.
 pub(crate) enum Input {
     Closed(Conn, String),
-    /// A disk result; `failure`: what the disk said, if the operation failed.
-    Disk {
-        event: Event,
-        failure: Option<String>,
-    },
-    Uploaded(Conn, BlockRef),
+    /// Results of one disk job, in order.
+    Disk(Vec<DiskResult>),
+    /// Blocks written to a peer's stream.
+    Uploaded(Conn, Vec<BlockRef>),
     /// An outbound stream, with the have-state our handshake carried.
     Dialed(Box<Result<(PeerStream, HaveState), String>>, PeerSource),
+}
+
+/// A disk result for the engine; `failure`: what the disk said, if the operation failed.
+pub(crate) struct DiskResult {
+    event: Event,
+    failure: Option<String>,
 }
 
 /// Whom to dial: an address (the peer's identity comes with the connection) or an identity.
@@ -252,6 +260,7 @@ impl Session {
                         self.on_discovery_timer(now).await;
                     }
                 }
+                self.take_queued(&mut inputs);
                 self.perform_actions();
                 if let Some(error) = self.disk_health.failed() {
                     error!(%error, "the disk keeps failing; stopping the torrent");
@@ -287,6 +296,22 @@ impl Session {
         }
     }
 
+    /// Handles the peer messages and other inputs queued already (a bounded number).
+    fn take_queued(&mut self, inputs: &mut Inputs) {
+        for _ in 0..MAX_INPUTS_PER_TURN {
+            let Ok((conn, message)) = inputs.messages.try_recv() else {
+                break;
+            };
+            self.on_message(conn, message);
+        }
+        for _ in 0..MAX_INPUTS_PER_TURN {
+            let Ok(input) = inputs.others.try_recv() else {
+                break;
+            };
+            self.on_input(input);
+        }
+    }
+
     fn on_input(&mut self, input: Input) {
         match input {
             Input::Closed(conn, reason) => {
@@ -304,16 +329,20 @@ impl Session {
                     self.handle(Event::PeerDisconnected { peer: conn.key });
                 }
             }
-            Input::Disk { event, failure } => {
-                self.disk_health.record(&event, failure);
-                self.handle(event);
+            Input::Disk(results) => {
+                for DiskResult { event, failure } in results {
+                    self.disk_health.record(&event, failure);
+                    self.handle(event);
+                }
             }
-            Input::Uploaded(conn, block) => {
+            Input::Uploaded(conn, blocks) => {
                 if self.is_current(conn) {
-                    self.handle(Event::Uploaded {
-                        peer: conn.key,
-                        block,
-                    });
+                    for block in blocks {
+                        self.handle(Event::Uploaded {
+                            peer: conn.key,
+                            block,
+                        });
+                    }
                 }
             }
             Input::Dialed(result, source) => match *result {
@@ -363,10 +392,12 @@ impl Session {
     fn perform_actions(&mut self) {
         // Blocks to serve, gathered per peer so that the read thread takes them in one job.
         let mut serves: Vec<(PeerKey, Vec<BlockRef>)> = Vec::new();
+        // Blocks to write, in one job.
+        let mut writes = Vec::new();
         while let Some(action) = self.engine.poll_action() {
             match action {
                 Action::Send { peer, message } => self.send(peer, Outgoing::Message(message)),
-                Action::WriteBlock { block, .. } => self.write_block(block),
+                Action::WriteBlock { block, .. } => writes.push(block),
                 Action::VerifyPiece { piece } => self.verify_piece(piece),
                 Action::ServeRequest { peer, block } => {
                     match serves.iter_mut().find(|(p, _)| *p == peer) {
@@ -407,6 +438,9 @@ impl Session {
                 }
             }
         }
+        if !writes.is_empty() {
+            self.disk.submit(Job::Write(writes, self.reply()));
+        }
         for (peer, blocks) in serves {
             self.serve(peer, blocks);
         }
@@ -416,28 +450,36 @@ impl Session {
     fn reply(&self) -> Reply {
         let tx = self.input_tx.clone();
         Box::new(move |done| {
-            let (event, failure) = match done {
-                Done::Written { block, result } => {
-                    let ok = result.is_ok();
-                    (Event::BlockWritten { block, ok }, result.err())
-                }
+            let results = match done {
+                Done::Written { blocks } => blocks
+                    .into_iter()
+                    .map(|(block, result)| DiskResult {
+                        event: Event::BlockWritten {
+                            block,
+                            ok: result.is_ok(),
+                        },
+                        failure: result.err(),
+                    })
+                    .collect(),
                 Done::Verified {
                     piece,
                     result: Ok(ok),
-                } => (Event::PieceVerified { piece, ok }, None),
+                } => vec![DiskResult {
+                    event: Event::PieceVerified { piece, ok },
+                    failure: None,
+                }],
                 Done::Verified {
                     piece,
                     result: Err(error),
-                } => (Event::PieceUnverifiable { piece }, Some(error)),
+                } => vec![DiskResult {
+                    event: Event::PieceUnverifiable { piece },
+                    failure: Some(error),
+                }],
                 // Reads answer through `serve`'s own reply.
                 Done::Read { .. } => return,
             };
-            let _ = tx.send(Input::Disk { event, failure });
+            let _ = tx.send(Input::Disk(results));
         })
-    }
-
-    fn write_block(&self, block: Block) {
-        self.disk.submit(Job::Write(block, self.reply()));
     }
 
     fn verify_piece(&self, piece: u32) {
@@ -466,10 +508,10 @@ impl Session {
                     Err(e) => {
                         warn!(piece = block.piece, error = %e, "cannot read a block to serve");
                         let event = Event::ServeFailed { peer, block };
-                        let _ = tx.send(Input::Disk {
+                        let _ = tx.send(Input::Disk(vec![DiskResult {
                             event,
                             failure: None,
-                        });
+                        }]));
                     }
                 }
             }

@@ -97,8 +97,8 @@ pub(super) async fn write_loop(
             let _ = tx.send(Input::Closed(conn, e.to_string()));
             return;
         }
-        for block in written.drain(..) {
-            let _ = tx.send(Input::Uploaded(conn, block));
+        if !written.is_empty() {
+            let _ = tx.send(Input::Uploaded(conn, std::mem::take(&mut written)));
         }
     }
     // The session dropped the peer: close our half politely.
