@@ -2,6 +2,7 @@
 //! progress.
 
 use std::io::Write;
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -46,12 +47,16 @@ pub struct NodeArgs {
     /// Answer every request with corrupt data (a hostile peer, as testnets play one)
     #[arg(long)]
     corrupt_uploads: bool,
+    /// Threads that run the network (encryption, multiplexing, the swarm logic); disk reads,
+    /// writes and hashing have threads of their own. One measured fastest on a 2-core machine
+    #[arg(long, value_name = "N", default_value_t = NonZeroUsize::MIN)]
+    pub network_threads: NonZeroUsize,
 }
 
 #[derive(Args)]
 pub struct DhtNodeArgs {
     #[command(flatten)]
-    node: NodeArgs,
+    pub node: NodeArgs,
 }
 
 #[derive(Args)]
@@ -65,7 +70,7 @@ pub struct SeedArgs {
     #[arg(long = "tracker", value_name = "URL")]
     trackers: Vec<String>,
     #[command(flatten)]
-    node: NodeArgs,
+    pub node: NodeArgs,
 }
 
 #[derive(Args)]
@@ -94,7 +99,7 @@ pub struct GetArgs {
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     metadata_timeout: u64,
     #[command(flatten)]
-    node: NodeArgs,
+    pub node: NodeArgs,
 }
 
 async fn start_node(args: &NodeArgs, default_data_dir: PathBuf) -> Result<NodeHandle> {

@@ -141,17 +141,26 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Create(args) => create(args),
-        Command::Seed(args) => run_async(net::seed(args)),
-        Command::Get(args) => run_async(net::get(args)),
-        Command::Node(args) => run_async(net::dht_node(args)),
+        Command::Seed(args) => {
+            let threads = Some(args.node.network_threads);
+            run_async(net::seed(args), threads)
+        }
+        Command::Get(args) => {
+            let threads = Some(args.node.network_threads);
+            run_async(net::get(args), threads)
+        }
+        Command::Node(args) => {
+            let threads = Some(args.node.network_threads);
+            run_async(net::dht_node(args), threads)
+        }
         Command::Show { torrent, json } => show(&torrent, json),
         Command::Magnet {
             torrent,
             parse,
             json,
         } => magnet(torrent.as_deref(), parse.as_deref(), json),
-        Command::Tracker(args) => run_async(tracker(args)),
-        Command::Testnet(args) => run_async(testnet::testnet(args)),
+        Command::Tracker(args) => run_async(tracker(args), None),
+        Command::Testnet(args) => run_async(testnet::testnet(args), None),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -176,11 +185,16 @@ fn init_logging() {
         .init();
 }
 
-fn run_async(job: impl std::future::Future<Output = Result<()>>) -> Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(job)
+/// Runs `job` on a runtime with `threads` worker threads (`None`: one per core).
+fn run_async(
+    job: impl std::future::Future<Output = Result<()>>,
+    threads: Option<NonZeroUsize>,
+) -> Result<()> {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads {
+        runtime.worker_threads(threads.get());
+    }
+    runtime.enable_all().build()?.block_on(job)
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -438,3 +438,16 @@ fn seeding_incomplete_data_is_refused_and_the_data_left_alone() {
         "seed never writes the user's file"
     );
 }
+
+#[test]
+fn network_threads_must_be_at_least_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = shoal(dir.path(), &["node", "--network-threads", "0"]);
+    assert_eq!(run.status, 2, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("invalid value '0' for '--network-threads <N>'"),
+        "{}",
+        run.stderr
+    );
+}

@@ -51,6 +51,9 @@ fn a_bare_magnet_link_is_fetched_through_the_dht() {
             "--save-torrent",
             "fetched.torrent",
             "--exit-when-done",
+            // More than the default one network thread: the runtime takes what it is told.
+            "--network-threads",
+            "3",
         ],
     );
     assert_eq!(
