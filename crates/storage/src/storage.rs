@@ -128,6 +128,10 @@ struct PieceWrites {
     /// The piece hashed as it is written, while its blocks come in order (see
     /// [`blocks::InOrderHash`]); `None` once they did not, or while a write holds it.
     in_order: Option<blocks::InOrderHash>,
+    /// `started` when the piece last failed its hash: the writes of its next download are
+    /// the ones after this (the counts only grow, so that a verification reading the piece
+    /// back always notices a write that overlapped it).
+    failed_at: u64,
 }
 
 /// What [`Storage::open`] prepared, for [`Storage::assemble`].

@@ -72,6 +72,10 @@ impl Session {
         source: PeerSource,
         sent: Option<HaveState>,
     ) {
+        // The engine's actions so far were meant for the peer's current stream, if it has
+        // one: carry them out before a new stream may take over the peer's key (a turn takes
+        // many inputs, and a Disconnect or Ban for the old stream must not end the new one).
+        self.perform_actions();
         if self.node.is_banned(&stream.peer) {
             debug!(peer = %stream.peer, "refused a stream from a banned peer");
             return;

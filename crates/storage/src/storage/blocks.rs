@@ -39,9 +39,11 @@ impl Storage {
             writes.in_flight += 1;
             match writes.in_order.take() {
                 Some(hash) if hash.next == offset => Some(hash),
-                // Only the piece's first write may start the hash: later ones would leave
-                // earlier writes out of it.
-                None if offset == 0 && writes.started == 1 => Some(InOrderHash::default()),
+                // Only the first write of the piece's download may start the hash: later ones
+                // would leave earlier writes out of it.
+                None if offset == 0 && writes.started == writes.failed_at + 1 => {
+                    Some(InOrderHash::default())
+                }
                 _ => None,
             }
         };
@@ -121,7 +123,7 @@ impl Storage {
             && writes
                 .in_order
                 .as_ref()
-                .is_some_and(|h| h.next == size && h.writes == writes.started);
+                .is_some_and(|h| h.next == size && h.writes == writes.started - writes.failed_at);
         complete
             .then(|| writes.in_order.take())
             .flatten()
@@ -129,8 +131,8 @@ impl Storage {
     }
 
     /// Settles `piece` on `digest`, the hash of its bytes on disk while `state` was held and
-    /// no write to it was in flight. A mismatch forgets the piece's writes, so that its next
-    /// download starts a fresh in-order hash.
+    /// no write to it was in flight. A mismatch marks where the piece's next download starts,
+    /// so that it gets a fresh in-order hash.
     fn verdict(
         &self,
         mut state: MutexGuard<'_, State>,
@@ -143,7 +145,10 @@ impl Storage {
             self.mark_verified(state, piece, start, size);
             PieceCheck::Verified
         } else {
-            state.writes.remove(&piece);
+            if let Some(writes) = state.writes.get_mut(&piece) {
+                writes.in_order = None;
+                writes.failed_at = writes.started;
+            }
             PieceCheck::HashMismatch
         }
     }
