@@ -163,24 +163,22 @@ fn run(storage: &Storage, job: Job) {
                     Err(e.to_string())
                 }
             };
-            if let Err(e) = storage.flush_if_due() {
-                warn!(error = %e, "saving resume state failed");
-            }
+            log_flush(storage.flush_if_due());
             reply(Done::Verified { piece, result });
         }
         Job::Read(blocks, reply) => reply(Done::Read {
             blocks: read_blocks(storage, &blocks),
         }),
-        Job::Flush => {
-            if let Err(e) = storage.flush() {
-                warn!(error = %e, "saving resume state failed");
-            }
-        }
-        Job::FlushIfDue => {
-            if let Err(e) = storage.flush_if_due() {
-                warn!(error = %e, "saving resume state failed");
-            }
-        }
+        Job::Flush => log_flush(storage.flush()),
+        Job::FlushIfDue => log_flush(storage.flush_if_due()),
+    }
+}
+
+/// A failed resume record is only logged: the pieces stay unrecorded and the next flush
+/// tries again.
+fn log_flush(result: Result<(), StorageError>) {
+    if let Err(e) = result {
+        warn!(error = %e, "saving resume state failed");
     }
 }
 

@@ -37,12 +37,12 @@ mod refuse_when_full;
 mod start;
 
 use driver::AddressBook;
+use refuse_when_full::RefuseWhenFull;
+pub use start::start;
 
 /// The longest [`NodeHandle::shutdown`] waits for the host task to take the command, and for
 /// each node task to end once aborted.
 const SHUTDOWN_STEP: Duration = Duration::from_secs(10);
-use refuse_when_full::RefuseWhenFull;
-pub use start::start;
 
 /// How a node is set up. Tests build it directly; the CLI maps its flags onto it.
 #[derive(Debug, Clone)]

@@ -121,10 +121,7 @@ struct State {
 
 #[derive(Debug, Default)]
 struct PieceWrites {
-    /// Writes begun so far.
-    started: u64,
-    /// Writes begun and not yet finished.
-    in_flight: u32,
+    count: blocks::WriteCount,
     /// The piece hashed as it is written, while its blocks come in order (see
     /// [`blocks::InOrderHash`]); `None` once they did not, or while a write holds it.
     in_order: Option<blocks::InOrderHash>,

@@ -35,13 +35,13 @@ impl Storage {
                 return Err(StorageError::PieceAlreadyVerified { piece });
             }
             let writes = state.writes.entry(piece).or_default();
-            writes.started += 1;
-            writes.in_flight += 1;
+            writes.count.started += 1;
+            writes.count.in_flight += 1;
             match writes.in_order.take() {
                 Some(hash) if hash.next == offset => Some(hash),
                 // Only the first write of the piece's download may start the hash: later ones
                 // would leave earlier writes out of it.
-                None if offset == 0 && writes.started == writes.failed_at + 1 => {
+                None if offset == 0 && writes.count.started == writes.failed_at + 1 => {
                     Some(InOrderHash::default())
                 }
                 _ => None,
@@ -52,7 +52,7 @@ impl Storage {
             hash.add(data);
         }
         if let Some(writes) = lock(&self.state).writes.get_mut(&piece) {
-            writes.in_flight -= 1;
+            writes.count.in_flight -= 1;
             if result.is_ok() {
                 writes.in_order = in_order;
             }
@@ -119,11 +119,12 @@ impl Storage {
     /// bytes on disk.
     fn take_in_order_digest(state: &mut State, piece: u32, size: u32) -> Option<[u8; 20]> {
         let writes = state.writes.get_mut(&piece)?;
-        let complete = writes.in_flight == 0
+        let count = writes.count;
+        let complete = count.in_flight == 0
             && writes
                 .in_order
                 .as_ref()
-                .is_some_and(|h| h.next == size && h.writes == writes.started - writes.failed_at);
+                .is_some_and(|h| h.next == size && h.writes == count.started - writes.failed_at);
         complete
             .then(|| writes.in_order.take())
             .flatten()
@@ -147,7 +148,7 @@ impl Storage {
         } else {
             if let Some(writes) = state.writes.get_mut(&piece) {
                 writes.in_order = None;
-                writes.failed_at = writes.started;
+                writes.failed_at = writes.count.started;
             }
             PieceCheck::HashMismatch
         }
@@ -190,24 +191,20 @@ impl Storage {
 }
 
 /// How many writes a piece has had, and how many are unfinished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct WriteCount {
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(super) struct WriteCount {
+    /// Writes begun so far.
     started: u64,
+    /// Writes begun and not yet finished.
     in_flight: u32,
 }
 
 impl WriteCount {
     fn of(state: &State, piece: u32) -> Self {
-        state.writes.get(&piece).map_or(
-            Self {
-                started: 0,
-                in_flight: 0,
-            },
-            |w| Self {
-                started: w.started,
-                in_flight: w.in_flight,
-            },
-        )
+        state
+            .writes
+            .get(&piece)
+            .map_or_else(Self::default, |w| w.count)
     }
 }
 
