@@ -418,14 +418,7 @@ impl Session {
                     self.drop_peer(peer);
                 }
                 Action::Ban { peer, reason } => {
-                    if let Some(link) = self.peers.get(&peer) {
-                        warn!(peer = %link.info.peer_id, %reason, "banning peer");
-                        self.node.ban(link.info.peer_id);
-                        self.node.emit(NodeEvent::PeerBanned {
-                            peer: link.info.peer_id,
-                            reason: reason.to_string(),
-                        });
-                    }
+                    self.ban(peer, &reason.to_string());
                     self.drop_peer(peer);
                 }
                 Action::Completed => {
@@ -487,6 +480,30 @@ impl Session {
     }
 
     /// Reads `blocks` for `peer` on the read thread and queues them to its stream.
+    /// Bans the peer behind `key` by its PeerId, connected or not: a peer whose corrupt piece
+    /// fails verification after it left is banned all the same (the engine never names it
+    /// again).
+    fn ban(&self, key: PeerKey, reason: &str) {
+        let peer = self
+            .peers
+            .get(&key)
+            .map(|link| link.info.peer_id)
+            .or_else(|| {
+                let known = self.identities.iter().find(|(_, k)| **k == key);
+                known.map(|(peer, _)| *peer)
+            });
+        let Some(peer) = peer else {
+            warn!(%reason, "cannot ban a peer whose identity is no longer remembered");
+            return;
+        };
+        warn!(%peer, %reason, "banning peer");
+        self.node.ban(peer);
+        self.node.emit(NodeEvent::PeerBanned {
+            peer,
+            reason: reason.to_owned(),
+        });
+    }
+
     fn serve(&self, peer: PeerKey, blocks: Vec<BlockRef>) {
         let Some(outbox) = self.peers.get(&peer).map(|l| l.outbox.clone()) else {
             return;

@@ -113,6 +113,77 @@ async fn a_peer_sending_wrong_data_is_banned_and_the_download_still_completes() 
     }
 }
 
+/// Unchokes, answers the first `n` requests with wrong bytes, then closes the stream at once,
+/// so that the pieces fail verification after the stream is gone.
+async fn serve_garbage_then_leave(mut stream: PeerStream, n: usize) {
+    let _ = stream.writer.push(&Message::Unchoke).await;
+    let _ = stream.writer.flush().await;
+    let mut answered = 0;
+    while let Ok(Some(message)) = stream.reader.next().await {
+        if let Message::Request(BlockRef {
+            piece,
+            offset,
+            length,
+        }) = message
+        {
+            let data = Bytes::from(vec![0xAB; length as usize]);
+            let block = Message::Piece(Block {
+                piece,
+                offset,
+                data,
+            });
+            if stream.writer.push(&block).await.is_err() {
+                return;
+            }
+            answered += 1;
+            if answered == n {
+                let _ = stream.writer.flush().await;
+                let _ = stream.writer.close().await;
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_liar_that_leaves_before_its_pieces_are_checked_is_banned_all_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("content.bin"), pseudo_random(2 << 20, 3)).unwrap();
+    let torrent = make_torrent(&seed_dir.join("content.bin"), 32 * 1024);
+    let victim = node(dir.path(), "victim").await;
+    let mut events = victim.subscribe();
+    let fetching = fetch(&victim, &torrent, &dir.path().join("leech")).await;
+    let liar = node(dir.path(), "liar").await;
+    let stream = open(&liar, &victim, handshake(&torrent, HaveState::All)).await;
+    // The victim's first requests (its minimum pipeline, 8 blocks) are whole 32 KiB pieces.
+    serve_garbage_then_leave(stream, 8).await;
+
+    let banned = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match events.recv().await {
+                Ok(NodeEvent::PeerBanned { peer, .. }) => break peer,
+                Ok(_) => {}
+                Err(e) => panic!("the victim's events ended: {e}"),
+            }
+        }
+    })
+    .await
+    .expect("a PeerBanned event within 20 s");
+    assert_eq!(banned, liar.peer_id());
+    assert!(victim.is_banned(&liar.peer_id()));
+    let stats = fetching.status().await.unwrap().stats;
+    assert!(
+        stats.failed_pieces > 0,
+        "the liar's pieces failed: {stats:?}"
+    );
+    assert_eq!(stats.banned_peers, 1);
+    for n in [victim, liar] {
+        n.shutdown().await;
+    }
+}
+
 /// Sends `bytes` raw on a fresh piece-exchange stream and returns whether the receiver closed
 /// it within a few seconds.
 async fn raw_stream_is_closed(from: &NodeHandle, to: &NodeHandle, bytes: Vec<u8>) -> bool {
