@@ -45,4 +45,6 @@ pub use error::{BencodeError, BencodeErrorKind, MetainfoError};
 pub use geometry::{BLOCK_SIZE, PieceGeometry};
 pub use info_hash::InfoHash;
 pub use magnet::{MAX_MAGNET_LEN, MAX_MAGNET_LIST, Magnet};
-pub use torrent::{FileAttr, FileEntry, Info, MAX_FILES, MAX_PIECE_LENGTH, MAX_PIECES, Torrent};
+pub use torrent::{
+    FileAttr, FileEntry, Info, MAX_FILES, MAX_PIECE_LENGTH, MAX_PIECES, MAX_TRACKERS, Torrent,
+};

@@ -5,7 +5,7 @@
 //! no name longer than [`MAX_COMPONENT_BYTES`]. Two files never map to the same path, and a
 //! file never takes the place of a directory another file needs ([`UniquePaths`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// Longest name written, in bytes (Linux allows 255; this leaves room for a `.N` suffix).
 pub const MAX_COMPONENT_BYTES: usize = 240;
@@ -99,27 +99,40 @@ fn push_component(path: &mut String, name: &str) {
     path.push_str(name);
 }
 
-fn join(prefix: &str, name: &str) -> String {
-    if prefix.is_empty() {
-        name.to_owned()
-    } else {
-        format!("{prefix}/{name}")
-    }
-}
-
 fn with_suffix(name: &str, n: usize) -> String {
     let (stem, ext) = split_extension(name);
     truncate_name(format!("{stem}.{n}{ext}"), MAX_COMPONENT_BYTES + 8)
 }
 
+/// A directory placed by [`UniquePaths`], by number; [`ROOT`] is the download directory.
+type DirId = usize;
+const ROOT: DirId = 0;
+
+/// What a name in a directory stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    File,
+    Dir(DirId),
+}
+
 /// Hands out paths so that no two files share one and no file sits where a directory must go.
 /// A later file that collides is renamed `name.1.ext`, `name.2.ext`, … (as libtorrent does).
+///
+/// Names are kept per directory (a tree), not as whole paths: a path then costs the length of
+/// its own components, where one copy of every ancestor's full path would cost its length
+/// squared (a 60 KB `path` list of one-byte names would hold 400 MB).
 #[derive(Debug, Default)]
 pub struct UniquePaths {
-    files: HashSet<String>,
-    dirs: HashSet<String>,
-    /// A directory renamed because a file had its name: original path -> renamed last part.
-    moved_dirs: HashMap<String, String>,
+    /// Every name placed, under the directory that holds it.
+    entries: HashMap<(DirId, String), Entry>,
+    /// A directory renamed because a file had its name: (parent, original name) -> new name.
+    moved_dirs: HashMap<(DirId, String), String>,
+    /// The suffix a colliding (directory, name) tries first. Names are never given back, so
+    /// every smaller suffix is still taken: many files of one name cost one step each, not a
+    /// search from `.1` each (quadratic in their number).
+    next_suffix: HashMap<(DirId, String), usize>,
+    /// Directories created so far (the last one's [`DirId`]).
+    dirs: DirId,
 }
 
 impl UniquePaths {
@@ -129,48 +142,69 @@ impl UniquePaths {
         let Some(last) = parts.len().checked_sub(1) else {
             return String::new();
         };
-        // One buffer holds the path so far; a set is only given a copy when it lacks one.
         let mut path = String::with_capacity(parts.iter().map(|p| p.len() + 1).sum());
+        let mut dir = ROOT;
         for part in &mut parts[..last] {
-            let parent = path.len();
-            push_component(&mut path, part);
-            let renamed = match self.moved_dirs.get(&path) {
-                Some(moved) => Some(moved.clone()),
-                None if self.files.contains(&path) => {
-                    let fresh = self.free_name(&path[..parent], part);
-                    self.moved_dirs.insert(path.clone(), fresh.clone());
-                    Some(fresh)
+            if let Some(moved) = self.moved_dirs.get(&(dir, part.clone())) {
+                *part = moved.clone();
+            }
+            dir = match self.entries.get(&(dir, part.clone())) {
+                Some(&Entry::Dir(id)) => id,
+                Some(&Entry::File) => {
+                    let fresh = self.free_name(dir, part);
+                    let original = std::mem::replace(part, fresh.clone());
+                    self.moved_dirs.insert((dir, original), fresh);
+                    self.add_dir(dir, part.clone())
                 }
-                None => None,
+                None => self.add_dir(dir, part.clone()),
             };
-            if let Some(name) = renamed {
-                *part = name;
-                path.truncate(parent);
-                push_component(&mut path, part);
-            }
-            if !self.dirs.contains(&path) {
-                self.dirs.insert(path.clone());
-            }
+            push_component(&mut path, part);
         }
-        let parent = path.len();
-        push_component(&mut path, &parts[last]);
-        if self.files.contains(&path) || self.dirs.contains(&path) {
-            parts[last] = self.free_name(&path[..parent], &parts[last]);
-            path.truncate(parent);
-            push_component(&mut path, &parts[last]);
+        let mut name = std::mem::take(&mut parts[last]);
+        if self.entries.contains_key(&(dir, name.clone())) {
+            name = self.free_name(dir, &name);
         }
-        self.files.insert(path.clone());
+        push_component(&mut path, &name);
+        self.entries.insert((dir, name), Entry::File);
         path
     }
 
-    fn free_name(&self, prefix: &str, name: &str) -> String {
-        (1..)
-            .map(|n| with_suffix(name, n))
-            .find(|candidate| {
-                let path = join(prefix, candidate);
-                !self.files.contains(&path) && !self.dirs.contains(&path)
-            })
-            .unwrap_or_else(|| name.to_owned())
+    fn add_dir(&mut self, parent: DirId, name: String) -> DirId {
+        self.dirs += 1;
+        self.entries.insert((parent, name), Entry::Dir(self.dirs));
+        self.dirs
+    }
+
+    /// Bytes of names this value holds (for tests of its memory use).
+    #[cfg(test)]
+    fn held_bytes(&self) -> usize {
+        let entries: usize = self.entries.keys().map(|(_, k)| k.len()).sum();
+        let moved: usize = self
+            .moved_dirs
+            .iter()
+            .map(|((_, k), v)| k.len() + v.len())
+            .sum();
+        let suffixes: usize = self.next_suffix.keys().map(|(_, k)| k.len()).sum();
+        entries + moved + suffixes
+    }
+
+    /// The first `name.N.ext` not yet used in `dir`.
+    fn free_name(&mut self, dir: DirId, name: &str) -> String {
+        let start = self
+            .next_suffix
+            .get(&(dir, name.to_owned()))
+            .copied()
+            .unwrap_or(1);
+        let free = (start..)
+            .map(|n| (n, with_suffix(name, n)))
+            .find(|(_, candidate)| !self.entries.contains_key(&(dir, candidate.clone())));
+        match free {
+            Some((n, candidate)) => {
+                self.next_suffix.insert((dir, name.to_owned()), n + 1);
+                candidate
+            }
+            None => name.to_owned(),
+        }
     }
 }
 
@@ -222,5 +256,24 @@ mod tests {
         assert_eq!(paths.place(p(&["f"])), "f");
         assert_eq!(paths.place(p(&["f", "x"])), "f.1/x");
         assert_eq!(paths.place(p(&["f", "y"])), "f.1/y");
+    }
+
+    #[test]
+    fn a_deep_path_is_held_in_space_proportional_to_its_length() {
+        // 20,000 one-byte components: a 60 KB `path` list in a .torrent. Keeping every
+        // ancestor directory as its own full path would hold 20,000² bytes (400 MB).
+        let depth = 20_000;
+        let mut paths = UniquePaths::default();
+        let placed = paths.place(vec!["a".to_owned(); depth]);
+        assert_eq!(placed.len(), 2 * depth - 1);
+        let held = paths.held_bytes();
+        assert!(
+            held <= 4 * placed.len(),
+            "{held} bytes held for a path of {} bytes",
+            placed.len()
+        );
+        // Still one namespace: the same deep path again is renamed at its last component.
+        let again = paths.place(vec!["a".to_owned(); depth]);
+        assert_eq!(again, format!("{}.1", placed));
     }
 }

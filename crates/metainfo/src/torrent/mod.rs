@@ -3,6 +3,8 @@
 mod files;
 mod hybrid;
 
+use std::collections::HashSet;
+
 use crate::bencode::{self, DecodeOptions, Node, Value};
 use crate::error::MetainfoError;
 use crate::geometry::PieceGeometry;
@@ -15,6 +17,10 @@ pub use files::{FileAttr, FileEntry, MAX_FILES};
 pub const MAX_PIECES: u64 = 1 << 21;
 /// Largest piece length accepted when reading a torrent (512 MiB).
 pub const MAX_PIECE_LENGTH: u64 = 1 << 29;
+/// Most tracker URLs kept from a torrent (`announce-list`, or `announce`); the rest are ignored.
+/// The same as the most `tr` a magnet link may hold, so that a torrent's
+/// [`magnet`](Torrent::magnet) link is one shoal accepts.
+pub const MAX_TRACKERS: usize = crate::magnet::MAX_MAGNET_LIST;
 
 /// A validated info dictionary: what defines the content and its identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,7 +168,8 @@ pub struct Torrent {
     /// The info dictionary's exact bytes, as hashed and as served to magnet-link peers.
     pub info_bytes: Vec<u8>,
     pub info: Info,
-    /// Tracker tiers (BEP 12); a lone `announce` is one tier of one.
+    /// Tracker tiers (BEP 12); a lone `announce` is one tier of one. At most
+    /// [`MAX_TRACKERS`] URLs in all, without repeats.
     pub trackers: Vec<Vec<String>>,
     pub comment: Option<String>,
     pub created_by: Option<String>,
@@ -292,8 +299,9 @@ impl Torrent {
 
 /// `announce-list` tiers when present and usable (BEP 12), else `announce`. Malformed entries
 /// are skipped, as other clients do: trackers are hints, not part of the content's identity.
+/// Reading stops at [`MAX_TRACKERS`] URLs, so a huge list costs nothing past them.
 fn parse_trackers(root: Node<'_, '_>) -> Vec<Vec<String>> {
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
     let mut tiers = Vec::new();
     for tier in root
         .get(b"announce-list")
@@ -301,6 +309,9 @@ fn parse_trackers(root: Node<'_, '_>) -> Vec<Vec<String>> {
         .into_iter()
         .flatten()
     {
+        if seen.len() >= MAX_TRACKERS {
+            break;
+        }
         let mut urls = Vec::new();
         for url in tier
             .as_list()
@@ -308,8 +319,10 @@ fn parse_trackers(root: Node<'_, '_>) -> Vec<Vec<String>> {
             .flatten()
             .filter_map(|u| text(Some(u)))
         {
-            if !seen.contains(&url) {
-                seen.push(url.clone());
+            if seen.len() >= MAX_TRACKERS {
+                break;
+            }
+            if seen.insert(url.clone()) {
                 urls.push(url);
             }
         }
