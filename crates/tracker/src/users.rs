@@ -12,7 +12,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
-use std::io::{self, Write as _};
+use std::io::{self, Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -87,7 +87,8 @@ impl Ledger {
                     "a passkey is {MIN_PASSKEY_LEN} to {MAX_PASSKEY_LEN} characters from A-Z a-z 0-9 - _"
                 )));
             }
-            if ledger.names.iter().any(|known| known == name) {
+            // `totals` holds exactly the names read so far: a lookup, not a scan of them all.
+            if ledger.totals.contains_key(name) {
                 return Err(bad(format!("user {name:?} is listed twice")));
             }
             if ledger.names.len() == MAX_USERS {
@@ -195,14 +196,25 @@ fn read_bounded(path: &Path) -> Result<String, TrackerError> {
         path: path.to_owned(),
         source,
     };
-    let len = std::fs::metadata(path).map_err(io_error)?.len();
+    let too_large = |message: String| io_error(io::Error::new(io::ErrorKind::InvalidData, message));
+    let file = File::open(path).map_err(io_error)?;
+    let len = file.metadata().map_err(io_error)?.len();
     if len > MAX_FILE_LEN {
-        return Err(io_error(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{len} bytes is more than the {MAX_FILE_LEN}-byte limit"),
+        return Err(too_large(format!(
+            "{len} bytes is more than the {MAX_FILE_LEN}-byte limit"
         )));
     }
-    std::fs::read_to_string(path).map_err(io_error)
+    // A pipe or a device has no size, and a file may grow after the check: bound the read too.
+    let mut text = String::new();
+    file.take(MAX_FILE_LEN + 1)
+        .read_to_string(&mut text)
+        .map_err(io_error)?;
+    if text.len() as u64 > MAX_FILE_LEN {
+        return Err(too_large(format!(
+            "more than the {MAX_FILE_LEN}-byte limit"
+        )));
+    }
+    Ok(text)
 }
 
 /// Replaces `path` with `bytes` so a crash leaves either the old or the new file: write a
@@ -277,6 +289,33 @@ mod tests {
         assert_eq!(
             reason("alice 12345678\nbob 12345678\n"),
             "users line 2: the passkey of \"bob\" is already in use"
+        );
+    }
+
+    #[test]
+    fn user_limit_one_past_the_edge() {
+        // Each name was compared with every name before it: a file at the limit took
+        // 5 billion comparisons to load.
+        let line = |i: usize| format!("user{i} key{i:0>8}\n");
+        let mut text: String = (0..MAX_USERS).map(line).collect();
+        let ledger = Ledger::from_users(&text, Path::new("users")).unwrap();
+        assert_eq!(ledger.user_count(), MAX_USERS);
+        text.push_str(&line(MAX_USERS));
+        assert_eq!(
+            reason(&text),
+            format!("users line {}: more than {MAX_USERS} users", MAX_USERS + 1)
+        );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_file_that_reports_no_size_is_read_only_up_to_the_limit() {
+        // A pipe (`--users <(...)`) or a device has no size to check first: the read itself
+        // must stop at the limit.
+        let err = read_bounded(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("/dev/zero: more than the {MAX_FILE_LEN}-byte limit")
         );
     }
 
