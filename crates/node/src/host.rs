@@ -71,6 +71,10 @@ pub struct NodeConfig {
     /// The wait after every tracker of a torrent failed: 15 s, doubling up to 30 min by
     /// default (tests shorten it).
     pub tracker_backoff: AnnounceBackoff,
+    /// A peer that does not read what we send while thousands of our messages wait for it is
+    /// not read from either (so it cannot grow that queue), and is dropped after this long
+    /// (60 s by default; tests shorten it).
+    pub peer_send_timeout: Duration,
 }
 
 impl NodeConfig {
@@ -88,6 +92,7 @@ impl NodeConfig {
             pex_timing: PexConfig::default(),
             corrupt_uploads: false,
             tracker_backoff: AnnounceBackoff::default(),
+            peer_send_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -163,6 +168,7 @@ pub struct NodeHandle {
     pex_timing: PexConfig,
     corrupt_uploads: bool,
     tracker_backoff: AnnounceBackoff,
+    peer_send_timeout: Duration,
     torrents: Arc<RwLock<Vec<TorrentHandle>>>,
     tasks: Arc<tokio::sync::Mutex<Vec<JoinHandle<()>>>>,
 }
@@ -237,6 +243,10 @@ impl NodeHandle {
 
     pub(crate) fn tracker_backoff(&self) -> AnnounceBackoff {
         self.tracker_backoff
+    }
+
+    pub(crate) fn peer_send_timeout(&self) -> Duration {
+        self.peer_send_timeout
     }
 
     /// Becomes a DHT provider for `info_hash` (announced at once, then republished).

@@ -385,7 +385,7 @@ impl Session {
 
     fn send(&self, key: PeerKey, outgoing: Outgoing) {
         if let Some(link) = self.peers.get(&key) {
-            let _ = link.outbox.send(outgoing);
+            link.outbox.send(outgoing);
         }
     }
 
@@ -520,7 +520,7 @@ impl Session {
                         } else {
                             data
                         };
-                        let _ = outbox.send(Outgoing::Served(block, data));
+                        outbox.send(Outgoing::Served(block, data));
                     }
                     Err(e) => {
                         warn!(piece = block.piece, error = %e, "cannot read a block to serve");

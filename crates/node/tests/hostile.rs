@@ -681,3 +681,51 @@ async fn metadata_serving_is_bounded_per_peer_and_per_stream() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_sends_without_reading_is_held_back_then_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed_dir = dir.path().join("seed");
+    std::fs::create_dir_all(&seed_dir).unwrap();
+    std::fs::write(seed_dir.join("content.bin"), pseudo_random(1 << 20, 7)).unwrap();
+    let torrent = make_torrent(&seed_dir.join("content.bin"), 64 * 1024);
+    let victim = node_with(dir.path(), "victim", |c| {
+        c.peer_send_timeout = Duration::from_secs(3)
+    })
+    .await;
+    let seeding = seed(&victim, &torrent, &seed_dir).await;
+    let attacker = node(dir.path(), "attacker").await;
+    let mut stream = open(&attacker, &victim, handshake(&torrent, HaveState::None)).await;
+    stream.writer.push(&Message::Interested).await.unwrap();
+    stream.writer.flush().await.unwrap();
+    while stream.reader.next().await.unwrap() != Some(Message::Unchoke) {}
+
+    // From now on the attacker never reads. Each request is too long to serve, so the victim
+    // answers each with a Reject that waits in its queue for the attacker.
+    let request = Message::Request(BlockRef {
+        piece: 0,
+        offset: 0,
+        length: 2 * BLOCK_SIZE,
+    });
+    let flood = 1_000_000;
+    let mut sent = 0;
+    while sent < flood {
+        let push = stream.writer.push(&request);
+        match tokio::time::timeout(Duration::from_secs(2), push).await {
+            Ok(result) => result.unwrap(),
+            Err(_) => break, // The victim stopped reading: the stream's window is full.
+        }
+        sent += 1;
+    }
+    assert!(
+        sent < flood,
+        "the victim read all {flood} requests of a peer that reads nothing"
+    );
+    status_until(&seeding, "the victim drops the peer", |s| {
+        !has_peer(s, attacker.peer_id())
+    })
+    .await;
+    for n in [victim, attacker] {
+        n.shutdown().await;
+    }
+}

@@ -106,6 +106,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         pex_timing: config.pex_timing.clone(),
         corrupt_uploads: config.corrupt_uploads,
         tracker_backoff: config.tracker_backoff,
+        peer_send_timeout: config.peer_send_timeout,
         torrents: Arc::new(RwLock::new(Vec::new())),
         tasks: Arc::new(tokio::sync::Mutex::new(tasks)),
     })

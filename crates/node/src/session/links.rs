@@ -2,11 +2,13 @@
 //! writer tasks that move the stream's messages.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use shoal_swarm::PeerKey;
 use shoal_wire::{Block, BlockRef, Message, Validator};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::Input;
 use crate::peers::PeerInfo;
@@ -29,25 +31,119 @@ pub(super) enum Outgoing {
     Served(BlockRef, Bytes),
 }
 
+/// Messages queued for a peer's writer above which its reader stops taking the peer's
+/// messages. Every message we queue answers something of ours or of the peer's (a Reject per
+/// refused request, Requests after an Unchoke), so a peer that sends without reading what we
+/// send would otherwise grow the queue without bound.
+const OUTBOX_HIGH: usize = 4096;
+/// The reader takes the peer's messages again once its queue is down to this many.
+const OUTBOX_LOW: usize = 1024;
+
+/// How many messages wait for a peer's writer task, and a wake-up for its reader.
+#[derive(Default)]
+struct Backlog {
+    queued: AtomicUsize,
+    drained: Notify,
+}
+
+/// The session's side of a peer's writer queue.
+#[derive(Clone)]
+pub(super) struct Outbox {
+    tx: mpsc::UnboundedSender<Outgoing>,
+    backlog: Arc<Backlog>,
+}
+
+impl Outbox {
+    /// Queues `outgoing` for the writer task (dropped if the task has ended: the session hears
+    /// of the stream's end separately).
+    pub(super) fn send(&self, outgoing: Outgoing) {
+        self.backlog.queued.fetch_add(1, Ordering::Relaxed);
+        if self.tx.send(outgoing).is_err() {
+            self.backlog.queued.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Waits while more than [`OUTBOX_HIGH`] messages are queued, until [`OUTBOX_LOW`] are;
+    /// false if that takes longer than `limit`.
+    async fn wait_for_room(&self, limit: Duration) -> bool {
+        tokio::time::timeout(limit, async {
+            loop {
+                // Registered before the check, so a wake-up between the two is not lost.
+                let drained = self.backlog.drained.notified();
+                if self.backlog.queued.load(Ordering::Relaxed) <= OUTBOX_HIGH {
+                    return;
+                }
+                drained.await;
+            }
+        })
+        .await
+        .is_ok()
+    }
+}
+
+/// The writer task's side of the queue.
+pub(super) struct OutboxQueue {
+    rx: mpsc::UnboundedReceiver<Outgoing>,
+    backlog: Arc<Backlog>,
+}
+
+impl OutboxQueue {
+    async fn recv(&mut self) -> Option<Outgoing> {
+        let outgoing = self.rx.recv().await;
+        self.taken(outgoing.is_some());
+        outgoing
+    }
+
+    fn try_recv(&mut self) -> Option<Outgoing> {
+        let outgoing = self.rx.try_recv().ok();
+        self.taken(outgoing.is_some());
+        outgoing
+    }
+
+    fn taken(&self, taken: bool) {
+        if taken && self.backlog.queued.fetch_sub(1, Ordering::Relaxed) == OUTBOX_LOW + 1 {
+            self.backlog.drained.notify_waiters();
+        }
+    }
+}
+
+/// A peer's writer queue: unbounded for the session, which never waits, and held in bounds by
+/// the peer's reader, which stops taking the peer's messages while the queue is long.
+pub(super) fn outbox() -> (Outbox, OutboxQueue) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let backlog = Arc::new(Backlog::default());
+    let outbox = Outbox {
+        tx,
+        backlog: backlog.clone(),
+    };
+    (outbox, OutboxQueue { rx, backlog })
+}
+
 /// A connected peer.
 pub(super) struct PeerLink {
     pub(super) info: PeerInfo,
     pub(super) serial: u64,
     pub(super) outbound: bool,
-    pub(super) outbox: mpsc::UnboundedSender<Outgoing>,
+    pub(super) outbox: Outbox,
     pub(super) reader: tokio::task::JoinHandle<()>,
 }
 
 /// Reads the stream's messages, checks each against the torrent, and queues it for the
-/// session; ends with the reason the stream closed.
+/// session; ends with the reason the stream closed. Pauses while the peer's writer queue is
+/// long (see [`OUTBOX_HIGH`]), and gives up on a peer that leaves it long for `send_timeout`.
 pub(super) async fn read_loop(
     conn: Conn,
     mut reader: StreamReader,
+    outbox: Outbox,
+    send_timeout: Duration,
     validator: Arc<Validator>,
     messages: mpsc::Sender<(Conn, Message)>,
     tx: mpsc::UnboundedSender<Input>,
 ) {
     let reason = loop {
+        if !outbox.wait_for_room(send_timeout).await {
+            break format!("the peer has not read what we sent for {send_timeout:?}");
+        }
         match reader.next().await {
             Ok(Some(message)) => {
                 if let Err(e) = validator.check_incoming(&message) {
@@ -69,14 +165,14 @@ pub(super) async fn read_loop(
 pub(super) async fn write_loop(
     conn: Conn,
     mut writer: StreamWriter,
-    mut queue: mpsc::UnboundedReceiver<Outgoing>,
+    mut queue: OutboxQueue,
     tx: mpsc::UnboundedSender<Input>,
 ) {
     let mut written = Vec::new();
     while let Some(first) = queue.recv().await {
         let mut next = Some(first);
         // Take everything already queued, so one flush carries many messages.
-        while let Some(outgoing) = next.take().or_else(|| queue.try_recv().ok()) {
+        while let Some(outgoing) = next.take().or_else(|| queue.try_recv()) {
             let message = match outgoing {
                 Outgoing::Message(message) => message,
                 Outgoing::Served(block, data) => {

@@ -6,10 +6,9 @@ use std::time::Instant;
 use libp2p::PeerId;
 use shoal_swarm::{Event, PeerKey};
 use shoal_wire::{Handshake, HaveState, Message, PROTOCOL_VERSION};
-use tokio::sync::mpsc;
 use tracing::{debug, info};
 
-use super::links::{Conn, Outgoing, PeerLink, read_loop, write_loop};
+use super::links::{Conn, Outgoing, PeerLink, outbox, read_loop, write_loop};
 use super::{Input, MAX_REMEMBERED_PEERS, Session, Target};
 use crate::peers::{PeerInfo, PeerSource};
 use crate::streams::{self, PeerStream};
@@ -119,18 +118,18 @@ impl Session {
             reader,
             writer,
         } = stream;
-        let (outbox, queue) = mpsc::unbounded_channel();
+        let (outbox, queue) = outbox();
         match sent {
             // Our handshake went out when the stream opened; pieces verified since then
             // reach the peer as Have messages (none from a super-seed: it reveals its own).
             Some(sent) => {
                 for piece in self.engine.haves_since(&sent) {
-                    let _ = outbox.send(Outgoing::Message(Message::Have(piece)));
+                    outbox.send(Outgoing::Message(Message::Have(piece)));
                 }
             }
             None => {
                 let ours = Message::Handshake(self.our_handshake());
-                let _ = outbox.send(Outgoing::Message(ours));
+                outbox.send(Outgoing::Message(ours));
             }
         }
         let tx = self.input_tx.clone();
@@ -139,6 +138,8 @@ impl Session {
         let reader = tokio::spawn(read_loop(
             conn,
             reader,
+            outbox.clone(),
+            self.node.peer_send_timeout(),
             self.validator.clone(),
             messages,
             tx,
