@@ -11,6 +11,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::num::NonZeroUsize;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use libp2p::kad::store::{MemoryStore, MemoryStoreConfig, RecordStore};
@@ -146,13 +147,16 @@ pub(crate) struct Dht {
     provided: HashSet<InfoHash>,
     /// Provided keys whose last announcement reached no other node.
     unannounced: HashSet<InfoHash>,
+    /// The node's banned peers: never dialed as providers.
+    banned: Arc<RwLock<HashSet<PeerId>>>,
     stats: DhtStats,
 }
 
 impl Dht {
-    pub(crate) fn new(config: &DhtConfig) -> Self {
+    pub(crate) fn new(config: &DhtConfig, banned: Arc<RwLock<HashSet<PeerId>>>) -> Self {
         Self {
             bootstrap: config.bootstrap.clone(),
+            banned,
             ..Self::default()
         }
     }
@@ -320,6 +324,15 @@ impl Dht {
         }
     }
 
+    /// A banned peer: lookups stop waiting for it, and it leaves the routing table (so our
+    /// queries stop connecting to it only to be refused).
+    pub(crate) fn on_banned(&mut self, swarm: &mut Swarm<Behaviour>, peer: PeerId) {
+        self.waiting.remove(&peer);
+        if let Some(kad) = swarm.behaviour_mut().kad.as_mut() {
+            kad.remove_peer(&peer);
+        }
+    }
+
     pub(crate) fn on_event(&mut self, swarm: &mut Swarm<Behaviour>, event: kad::Event) {
         let kad::Event::OutboundQueryProgressed {
             id,
@@ -373,10 +386,14 @@ impl Dht {
             return;
         };
         let found = lookup.found.clone();
-        let new: Vec<PeerId> = providers
-            .into_iter()
-            .filter(|p| *p != local && lookup.seen.insert(*p))
-            .collect();
+        let new: Vec<PeerId> = {
+            let banned = self.banned.read().ok();
+            let banned = |p: &PeerId| banned.as_ref().is_some_and(|b| b.contains(p));
+            providers
+                .into_iter()
+                .filter(|p| *p != local && !banned(p) && lookup.seen.insert(*p))
+                .collect()
+        };
         for peer in new {
             self.stats.providers_found += 1;
             if swarm.is_connected(&peer) {

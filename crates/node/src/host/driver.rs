@@ -50,6 +50,7 @@ impl Host {
             Command::DialPeer(peer, addresses, reply) => self.dial_peer(peer, addresses, reply),
             Command::Disconnect(peer) => {
                 let _ = self.swarm.disconnect_peer_id(peer);
+                self.dht.on_banned(&mut self.swarm, peer);
             }
             Command::ConnectedPeers(reply) => {
                 let _ = reply.send(self.swarm.connected_peers().copied().collect());
@@ -158,6 +159,7 @@ impl Host {
         if self.banned.read().is_ok_and(|b| b.contains(&peer)) {
             debug!(%peer, "refused a banned peer");
             let _ = self.swarm.disconnect_peer_id(peer);
+            self.dht.on_banned(&mut self.swarm, peer);
             if let Some((address, reply)) = self.dials.remove(&connection) {
                 let _ = reply.send(Err(NodeError::Dial {
                     addr: address,

@@ -75,7 +75,7 @@ pub async fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         dials: HashMap::new(),
         banned: banned.clone(),
         addresses: addresses.clone(),
-        dht: Dht::new(&config.dht),
+        dht: Dht::new(&config.dht, banned.clone()),
     };
     host.dht.join(&mut host.swarm);
     let limits = rate_limits(&config);

@@ -1,6 +1,7 @@
 //! The DHT: a magnet link and a bootstrap node are enough; lookups survive dying nodes; records
 //! are republished before they expire and vanish when a torrent stops; a node whose bootstrap
-//! was down joins later; a fetching torrent keeps looking until a provider appears.
+//! was down joins later; a fetching torrent keeps looking until a provider appears; a banned
+//! provider is left out of lookups.
 
 use std::num::NonZeroUsize;
 use std::time::Duration;
@@ -253,5 +254,41 @@ async fn a_fetching_torrent_keeps_looking_until_a_provider_appears() {
     let found = fetching.status().await.unwrap().found_by_source;
     assert_eq!(found.get(&PeerSource::Dht), Some(&1), "{found:?}");
     nodes.push(seeder);
+    shutdown(&nodes).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_banned_provider_neither_reaches_a_lookup_nor_holds_it_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, torrent) = content_torrent(dir.path(), 200_000, 51);
+    let mut nodes = dht(dir.path(), 3).await;
+    let bootstrap = nodes[0].listen_addrs()[0].clone();
+    let joined = |c: &mut NodeConfig| c.dht.bootstrap = vec![bootstrap.clone()];
+    let liar = node_with(dir.path(), "liar", joined).await;
+    let honest = node_with(dir.path(), "honest", joined).await;
+    let victim = node_with(dir.path(), "victim", joined).await;
+    nodes.extend([liar.clone(), honest.clone(), victim.clone()]);
+    wait_routing(&nodes, 2).await;
+    let _liar_seeding = seed(&liar, &torrent, &dir.path().join("seed")).await;
+    let _honest_seeding = seed(&honest, &torrent, &dir.path().join("seed")).await;
+    eventually("a lookup finds both providers", || async {
+        let found = providers(&victim, &torrent).await;
+        found.contains(&liar.peer_id()) && found.contains(&honest.peer_id())
+    })
+    .await;
+
+    victim.ban(liar.peer_id());
+    let mut lookup = victim.find_providers(torrent.info_hash).await.unwrap();
+    let mut found = Vec::new();
+    let collect = async {
+        while let Some(peer) = lookup.recv().await {
+            found.push(peer);
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), collect)
+        .await
+        .expect("a lookup that meets a banned provider still ends");
+    assert!(found.contains(&honest.peer_id()), "{found:?}");
+    assert!(!found.contains(&liar.peer_id()), "{found:?}");
     shutdown(&nodes).await;
 }
