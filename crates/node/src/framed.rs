@@ -30,6 +30,8 @@ pub enum StreamError {
     Truncated,
     #[error("peer sent nothing for {0:?}")]
     Timeout(Duration),
+    #[error("peer did not take what we sent within {0:?}")]
+    Stalled(Duration),
 }
 
 /// A token bucket shared by all streams of a node in one direction.

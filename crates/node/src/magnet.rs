@@ -51,6 +51,10 @@ pub struct AddMagnet {
     pub storage: StorageConfig,
     /// Give up when no peer has delivered the metadata by then (default 5 minutes).
     pub metadata_timeout: Duration,
+    /// One peer has this long to deliver the whole metadata (default 2 minutes, the most a
+    /// shoal peer keeps a metadata stream open), so a peer that answers each request slowly
+    /// but just in time cannot hold one of the few fetches run at once.
+    pub peer_metadata_timeout: Duration,
 }
 
 impl AddMagnet {
@@ -61,6 +65,7 @@ impl AddMagnet {
             swarm: SwarmConfig::default(),
             storage: StorageConfig::default(),
             metadata_timeout: Duration::from_secs(300),
+            peer_metadata_timeout: metadata::MAX_STREAM_LIFE,
         }
     }
 }
@@ -106,7 +111,7 @@ async fn fetch_metadata(
     let deadline = Instant::now() + add.metadata_timeout;
     let (found_tx, mut found_rx) = mpsc::unbounded_channel();
     let mut sources = find_peers(node, add, found_tx);
-    let mut fetch = Fetch::new(node, add.magnet.info_hash);
+    let mut fetch = Fetch::new(node, add.magnet.info_hash, add.peer_metadata_timeout);
     let bytes = loop {
         fetch.start_attempts();
         let wake = fetch.next_retry().unwrap_or(deadline).min(deadline);
@@ -177,6 +182,8 @@ fn find_peers(
 struct Fetch<'a> {
     node: &'a NodeHandle,
     info_hash: InfoHash,
+    /// How long one attempt may take.
+    per_peer: Duration,
     found: HashMap<PeerId, PeerSource>,
     tries: HashMap<PeerId, u32>,
     queue: VecDeque<PeerId>,
@@ -188,10 +195,11 @@ struct Fetch<'a> {
 }
 
 impl<'a> Fetch<'a> {
-    fn new(node: &'a NodeHandle, info_hash: InfoHash) -> Self {
+    fn new(node: &'a NodeHandle, info_hash: InfoHash, per_peer: Duration) -> Self {
         Self {
             node,
             info_hash,
+            per_peer,
             found: HashMap::new(),
             tries: HashMap::new(),
             queue: VecDeque::new(),
@@ -230,9 +238,11 @@ impl<'a> Fetch<'a> {
             }
             *self.tries.entry(peer).or_default() += 1;
             let mut control = self.node.stream_control();
-            let info_hash = self.info_hash;
-            self.attempts
-                .spawn(async move { (peer, metadata::fetch(&mut control, peer, info_hash).await) });
+            let (info_hash, within) = (self.info_hash, self.per_peer);
+            self.attempts.spawn(async move {
+                let fetched = metadata::fetch(&mut control, peer, info_hash, within).await;
+                (peer, fetched)
+            });
         }
     }
 

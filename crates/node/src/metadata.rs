@@ -41,6 +41,8 @@ pub enum FetchError {
     Closed,
     #[error("the peer sent a request where an answer was due")]
     Unexpected,
+    #[error("the peer did not send the whole metadata within {0:?}")]
+    TooSlow(Duration),
     #[error(transparent)]
     Metadata(#[from] MetadataError),
 }
@@ -85,13 +87,27 @@ impl FetchError {
             )
             | FetchError::Open(_)
             | FetchError::Stream(_)
-            | FetchError::Closed => Blame::Transient,
+            | FetchError::Closed
+            | FetchError::TooSlow(_) => Blame::Transient,
         }
     }
 }
 
-/// Fetches the info dictionary of `info_hash` from `peer`; the bytes are verified.
+/// Fetches the info dictionary of `info_hash` from `peer`; the bytes are verified. A peer that
+/// answers each request just in time but takes longer than `within` for the whole is given up
+/// on, so it cannot hold one of the few fetches a magnet link runs at once.
 pub(crate) async fn fetch(
+    control: &mut libp2p_stream::Control,
+    peer: PeerId,
+    info_hash: InfoHash,
+    within: Duration,
+) -> Result<Vec<u8>, FetchError> {
+    tokio::time::timeout(within, fetch_from(control, peer, info_hash))
+        .await
+        .map_err(|_| FetchError::TooSlow(within))?
+}
+
+async fn fetch_from(
     control: &mut libp2p_stream::Control,
     peer: PeerId,
     info_hash: InfoHash,
@@ -144,7 +160,7 @@ const MAX_STREAMS_PER_PEER: usize = 2;
 /// Requests one stream may carry: every piece of the largest info dictionary, once.
 const MAX_REQUESTS_PER_STREAM: u32 = MAX_METADATA_LEN / METADATA_PIECE_LEN;
 /// How long one stream may last, however busy (16 MiB at about 140 KB/s).
-const MAX_STREAM_LIFE: Duration = Duration::from_secs(120);
+pub(crate) const MAX_STREAM_LIFE: Duration = Duration::from_secs(120);
 
 /// Answers metadata requests until the node stops.
 pub(crate) async fn accept_loop(control: libp2p_stream::Control, router: Router) {
@@ -186,8 +202,15 @@ async fn serve(stream: libp2p::Stream, router: &Router) -> Result<(), StreamErro
             Some(bytes) => metadata_reply(&bytes, piece),
             None => MetadataMessage::Reject { piece },
         };
-        writer.push_with(|buf| encode_metadata(&reply, buf)).await?;
-        writer.flush().await?;
+        // A fetcher that stops reading cannot keep the stream past its life either.
+        let send = async {
+            writer.push_with(|buf| encode_metadata(&reply, buf)).await?;
+            writer.flush().await
+        };
+        match tokio::time::timeout(left, send).await {
+            Ok(sent) => sent?,
+            Err(_) => return Err(StreamError::Stalled(MAX_STREAM_LIFE)),
+        }
         served += 1;
     }
     writer.close().await

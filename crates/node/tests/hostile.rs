@@ -11,7 +11,9 @@ use libp2p::StreamProtocol;
 use shoal_metainfo::{BLOCK_SIZE, Torrent};
 use shoal_node::framed::{FrameReader, FrameWriter, StreamError};
 use shoal_node::streams::{self, Limits, PeerStream};
-use shoal_node::{NodeEvent, NodeHandle, PeerSource, Rate, TorrentHandle, TorrentStatus};
+use shoal_node::{
+    AddMagnet, NodeEvent, NodeHandle, PeerSource, Rate, TorrentHandle, TorrentStatus,
+};
 use shoal_wire::{
     Block, BlockRef, Handshake, HaveState, Message, MetadataMessage, PIECES_PROTOCOL,
     PROTOCOL_VERSION,
@@ -728,4 +730,92 @@ async fn a_peer_that_sends_without_reading_is_held_back_then_dropped() {
     for n in [victim, attacker] {
         n.shutdown().await;
     }
+}
+
+/// A bare libp2p host (not a shoal node) that answers each metadata request after `delay`,
+/// claiming the largest metadata allowed: a fetch from it never times out an answer and never
+/// completes. Returns its address, with its PeerId.
+async fn dripping_metadata_server(
+    delay: Duration,
+) -> (libp2p::Multiaddr, tokio::task::JoinHandle<()>) {
+    use futures::StreamExt;
+    use libp2p::swarm::SwarmEvent;
+    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            libp2p::tcp::Config::default(),
+            libp2p::noise::Config::new,
+            libp2p::yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| libp2p_stream::Behaviour::new())
+        .unwrap()
+        .build();
+    swarm
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let protocol = StreamProtocol::new(shoal_wire::METADATA_PROTOCOL);
+    let mut incoming = swarm.behaviour().new_control().accept(protocol).unwrap();
+    let address = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+            break address;
+        }
+    };
+    let address = address.with(libp2p::multiaddr::Protocol::P2p(*swarm.local_peer_id()));
+    let task = tokio::spawn(async move {
+        tokio::spawn(async move {
+            while let Some((_, stream)) = incoming.next().await {
+                tokio::spawn(drip_metadata(stream, delay));
+            }
+        });
+        loop {
+            swarm.select_next_some().await;
+        }
+    });
+    (address, task)
+}
+
+async fn drip_metadata(stream: libp2p::Stream, delay: Duration) {
+    let (read, write) = stream.split();
+    let (mut reader, mut writer) = (FrameReader::new(read, None), FrameWriter::new(write, None));
+    let within = Duration::from_secs(60);
+    while let Ok(Some(MetadataMessage::Request { piece, .. })) = reader
+        .next_as_within(shoal_wire::decode_metadata, within)
+        .await
+    {
+        tokio::time::sleep(delay).await;
+        let data = MetadataMessage::Data {
+            piece,
+            total_len: shoal_wire::MAX_METADATA_LEN,
+            data: Bytes::from(vec![0; shoal_wire::METADATA_PIECE_LEN as usize]),
+        };
+        let sent = writer
+            .push_with(|buf| shoal_wire::encode_metadata(&data, buf))
+            .await;
+        if sent.is_err() || writer.flush().await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_drips_the_metadata_is_given_up_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("content.bin");
+    std::fs::write(&path, pseudo_random(100_000, 9)).unwrap();
+    let torrent = make_torrent(&path, 32 * 1024);
+    let (dripper, server) = dripping_metadata_server(Duration::from_millis(500)).await;
+    let victim = node(dir.path(), "victim").await;
+    let mut magnet = torrent.magnet();
+    magnet.peers = vec![dripper.to_string()];
+    let mut add = AddMagnet::new(magnet, dir.path().join("out"));
+    add.metadata_timeout = Duration::from_secs(6);
+    add.peer_metadata_timeout = Duration::from_secs(2);
+    let err = victim.add_magnet(add).await.unwrap_err().to_string();
+    assert!(
+        err.contains(": the peer did not send the whole metadata within 2s)"),
+        "{err}"
+    );
+    server.abort();
+    victim.shutdown().await;
 }
