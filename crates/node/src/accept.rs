@@ -1,5 +1,5 @@
-//! Accepting the streams of shoal's side protocols (PEX, metadata) with a bound on the work one
-//! peer can make us do.
+//! Accepting streams (piece exchange, PEX, metadata) with a bound on the work one peer can make
+//! us do.
 //!
 //! Each accepted stream gets a handler task, but at most `max_per_peer` of them run for one peer
 //! at once: a stream over that is dropped unread (the peer sees it reset). Peers are bounded by

@@ -9,14 +9,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use futures::AsyncReadExt;
 use futures::io::{ReadHalf, WriteHalf};
-use futures::{AsyncReadExt, StreamExt};
 use libp2p::{PeerId, Stream, StreamProtocol};
 use shoal_metainfo::InfoHash;
 use shoal_wire::{Handshake, Message, PIECES_PROTOCOL};
 use tokio::sync::mpsc;
-use tracing::{debug, warn};
+use tracing::debug;
 
+use crate::accept::accept_bounded;
 use crate::framed::{FrameReader, FrameWriter, SharedBucket, StreamError};
 
 /// How long a peer has to send its handshake once a stream is open.
@@ -178,23 +179,23 @@ pub async fn open(
     })
 }
 
+/// Piece-exchange streams one peer may have waiting for their handshake at once; more are
+/// refused. A handshake may be 256 KiB (the bitfield of 2^21 pieces), so without this bound a
+/// peer opening hundreds of streams and trickling their first frames could hold that much per
+/// stream for [`HANDSHAKE_TIMEOUT`]. A stream leaves the count once routed to its torrent.
+const MAX_HANDSHAKES_PER_PEER: usize = 16;
+
 /// Accepts piece-exchange streams until the node stops, routing each by its handshake.
-pub async fn accept_loop(mut control: libp2p_stream::Control, router: Router, limits: Limits) {
-    let mut incoming = match control.accept(PIECES) {
-        Ok(incoming) => incoming,
-        Err(e) => {
-            warn!(error = %e, "cannot accept piece-exchange streams");
-            return;
-        }
-    };
-    while let Some((peer, stream)) = incoming.next().await {
+pub async fn accept_loop(control: libp2p_stream::Control, router: Router, limits: Limits) {
+    accept_bounded(control, PIECES, MAX_HANDSHAKES_PER_PEER, |peer, stream| {
         let (router, limits) = (router.clone(), limits.clone());
-        tokio::spawn(async move {
+        async move {
             if let Err(reason) = route(peer, stream, &router, &limits).await {
                 debug!(%peer, %reason, "closed an incoming piece-exchange stream");
             }
-        });
-    }
+        }
+    })
+    .await;
 }
 
 async fn route(

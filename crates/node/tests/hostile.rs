@@ -819,3 +819,37 @@ async fn a_peer_that_drips_the_metadata_is_given_up_on() {
     server.abort();
     victim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_opening_many_silent_piece_streams_gets_only_a_few_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let victim = node(dir.path(), "victim").await;
+    let attacker = node(dir.path(), "attacker").await;
+    attacker
+        .dial(victim.listen_addrs()[0].clone())
+        .await
+        .unwrap();
+    let protocol = StreamProtocol::new(PIECES_PROTOCOL);
+    let mut control = attacker.stream_control();
+    let mut streams = Vec::new();
+    for _ in 0..40 {
+        let stream = control
+            .open_stream(victim.peer_id(), protocol.clone())
+            .await
+            .unwrap();
+        streams.push(stream);
+    }
+    // None sends a handshake. The victim waits for the handshake of the streams it accepted
+    // (10 s) and resets the others at once.
+    let reads = streams.iter_mut().map(|stream| async move {
+        let mut byte = [0; 1];
+        let read = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut byte)).await;
+        read.is_err()
+    });
+    let waiting = futures::future::join_all(reads).await;
+    let waiting = waiting.into_iter().filter(|&w| w).count();
+    assert_eq!(waiting, 16, "streams the victim waits on");
+    for n in [victim, attacker] {
+        n.shutdown().await;
+    }
+}
