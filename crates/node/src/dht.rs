@@ -128,6 +128,10 @@ fn info_hash_of(key: &RecordKey) -> Option<InfoHash> {
     <[u8; 20]>::try_from(key.as_ref()).ok().map(InfoHash)
 }
 
+/// Providers one lookup dials at most: every DHT node it asks may return hundreds, and a
+/// torrent takes 80 peers at most.
+const MAX_PROVIDERS_PER_LOOKUP: usize = 100;
+
 /// One running provider lookup.
 struct Lookup {
     info_hash: InfoHash,
@@ -389,9 +393,11 @@ impl Dht {
         let new: Vec<PeerId> = {
             let banned = self.banned.read().ok();
             let banned = |p: &PeerId| banned.as_ref().is_some_and(|b| b.contains(p));
+            let seen = &mut lookup.seen;
             providers
                 .into_iter()
-                .filter(|p| *p != local && !banned(p) && lookup.seen.insert(*p))
+                .filter(|p| *p != local && !banned(p))
+                .filter(|p| seen.len() < MAX_PROVIDERS_PER_LOOKUP && seen.insert(*p))
                 .collect()
         };
         for peer in new {

@@ -28,11 +28,13 @@ mod disk_health;
 mod links;
 mod no_redial;
 mod peering;
+mod recent_dials;
 
 use disk_health::DiskHealth;
 use no_redial::NoRedial;
+use recent_dials::RecentDials;
 
-use discovery::{Lookup, PexInbox};
+use discovery::{Lookup, MAX_REMEMBERED_DIALS, PEX_REDIAL, PexInbox, TRACKER_REDIAL};
 pub(crate) use links::Conn;
 use links::{Outgoing, PeerLink};
 
@@ -143,8 +145,11 @@ pub(crate) struct Session {
     discovery: Discovery,
     tracker_peers_tx: mpsc::UnboundedSender<Vec<std::net::SocketAddr>>,
     announcer: Option<crate::announce::Announcer>,
-    /// Tracker addresses dialed lately, so each interval does not dial them all again.
-    tracker_dialed: HashMap<std::net::SocketAddr, Instant>,
+    /// Tracker addresses and PEX-named peers dialed lately: not dialed again for a while.
+    tracker_dialed: RecentDials<std::net::SocketAddr>,
+    pex_dialed: RecentDials<PeerId>,
+    /// Dials started and not yet answered (`Input::Dialed`); they count against the peer cap.
+    dials_in_flight: usize,
 }
 
 impl Session {
@@ -197,7 +202,9 @@ impl Session {
             discovery,
             tracker_peers_tx,
             announcer: None,
-            tracker_dialed: HashMap::new(),
+            tracker_dialed: RecentDials::new(TRACKER_REDIAL, MAX_REMEMBERED_DIALS),
+            pex_dialed: RecentDials::new(PEX_REDIAL, MAX_REMEMBERED_DIALS),
+            dials_in_flight: 0,
         };
         let inputs = Inputs {
             messages,
@@ -345,10 +352,13 @@ impl Session {
                     }
                 }
             }
-            Input::Dialed(result, source) => match *result {
-                Ok((stream, sent)) => self.on_stream(stream, source, Some(sent)),
-                Err(reason) => debug!(%reason, ?source, "could not reach peer"),
-            },
+            Input::Dialed(result, source) => {
+                self.dials_in_flight = self.dials_in_flight.saturating_sub(1);
+                match *result {
+                    Ok((stream, sent)) => self.on_stream(stream, source, Some(sent)),
+                    Err(reason) => debug!(%reason, ?source, "could not reach peer"),
+                }
+            }
         }
     }
 

@@ -853,3 +853,46 @@ async fn a_peer_opening_many_silent_piece_streams_gets_only_a_few_accepted() {
         n.shutdown().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_named_in_pex_again_is_not_dialed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, x, torrent, seeding, _x_stream) = pex_target(dir.path(), |_| {}).await;
+    let y = node(dir.path(), "y").await;
+    let _y_stream = open(&y, &a, handshake(&torrent, HaveState::None)).await;
+    status_until(&seeding, "y joined", |s| has_peer(s, y.peer_id())).await;
+    // The address both name: a plain TCP port that counts the connections made to it.
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = target.local_addr().unwrap().port();
+    let (count_tx, mut counted) = tokio::sync::mpsc::unbounded_channel();
+    let counter = tokio::spawn(async move {
+        while let Ok((socket, _)) = target.accept().await {
+            let _ = count_tx.send(socket);
+        }
+    });
+    let address: libp2p::Multiaddr = format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap();
+    let message = shoal_wire::PexMessage {
+        info_hash: torrent.info_hash,
+        added: vec![shoal_wire::PexPeer {
+            peer_id: PeerId::random().to_bytes(),
+            addrs: vec![address.to_vec()],
+        }],
+        dropped: Vec::new(),
+    };
+    send_pex(&x, &a, &message).await;
+    send_pex(&y, &a, &message).await;
+    status_until(&seeding, "both messages were taken", |s| {
+        s.pex.accepted == 2
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut connections = Vec::new();
+    while let Ok(socket) = counted.try_recv() {
+        connections.push(socket);
+    }
+    assert_eq!(connections.len(), 1, "dials of the named address");
+    counter.abort();
+    for n in [a, x, y] {
+        n.shutdown().await;
+    }
+}

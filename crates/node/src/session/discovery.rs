@@ -20,7 +20,8 @@ use crate::pex;
 
 /// While it has fewer peers than this, a fetching torrent keeps looking up providers.
 const PEER_TARGET: usize = 30;
-/// No more dials from PEX records once this many peers are connected.
+/// No more dials from trackers, PEX records or DHT providers once this many peers are
+/// connected or being dialed.
 const MAX_PEERS: usize = 80;
 /// The first pause between lookups; it doubles after each lookup up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
@@ -28,7 +29,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// PEX messages queued for a torrent; more are dropped (a flood costs the flooder).
 const PEX_QUEUE: usize = 64;
 /// An address a tracker returned is not dialed again within this time.
-const TRACKER_REDIAL: Duration = Duration::from_secs(5 * 60);
+pub(super) const TRACKER_REDIAL: Duration = Duration::from_secs(5 * 60);
+/// A peer named in PEX messages is not dialed again within this time.
+pub(super) const PEX_REDIAL: Duration = Duration::from_secs(5 * 60);
+/// Tracker addresses, and PEX-named peers, remembered as dialed (each).
+pub(super) const MAX_REMEMBERED_DIALS: usize = 4096;
 
 pub(crate) type PexInbox = mpsc::Receiver<(PeerId, pex::Received)>;
 
@@ -102,16 +107,13 @@ impl Session {
     /// Addresses from a tracker: dialed unless dialed lately (the handshake tells who it is).
     pub(super) fn on_tracker_peers(&mut self, addresses: Vec<SocketAddr>) {
         let now = Instant::now();
-        self.tracker_dialed
-            .retain(|_, at| now.duration_since(*at) < TRACKER_REDIAL);
         for address in addresses {
-            if self.peers.len() >= MAX_PEERS {
+            if self.peer_cap_reached() {
                 break;
             }
-            if self.tracker_dialed.contains_key(&address) {
+            if !self.tracker_dialed.try_dial(address, now) {
                 continue;
             }
-            self.tracker_dialed.insert(address, now);
             let multiaddr = Multiaddr::from(address.ip()).with(Protocol::Tcp(address.port()));
             self.dial(Target::Address(multiaddr), PeerSource::Tracker);
         }
@@ -131,7 +133,10 @@ impl Session {
     /// A provider from the running lookup (`None`: the lookup finished).
     pub(super) fn on_provider(&mut self, found: Option<PeerId>) {
         match found {
-            Some(peer) => self.dial(Target::Peer(peer, Vec::new()), PeerSource::Dht),
+            Some(peer) if !self.peer_cap_reached() => {
+                self.dial(Target::Peer(peer, Vec::new()), PeerSource::Dht);
+            }
+            Some(_) => {}
             None if !self.completed && self.peers.len() < PEER_TARGET => {
                 let backoff = (self.lookup.backoff * 2).clamp(FIRST_BACKOFF, MAX_BACKOFF);
                 self.lookup.backoff = backoff;
@@ -191,14 +196,22 @@ impl Session {
         }
         let Some(message) = message else { return };
         for (peer, addresses) in pex::dialable(&from, &message) {
-            if self.peers.len() >= MAX_PEERS {
+            if self.peer_cap_reached() {
                 break;
             }
-            if self.node.is_banned(&peer) {
+            if self.node.is_banned(&peer)
+                || self.keys.contains_key(&peer)
+                || !self.pex_dialed.try_dial(peer, now)
+            {
                 continue;
             }
             self.dial(Target::Peer(peer, addresses), PeerSource::Pex);
         }
+    }
+
+    /// Whether the peers connected and being dialed reach [`MAX_PEERS`].
+    fn peer_cap_reached(&self) -> bool {
+        self.peers.len() + self.dials_in_flight >= MAX_PEERS
     }
 
     fn drop_for_pex(&mut self, peer: PeerId, reason: String) {

@@ -36,6 +36,7 @@ impl Session {
                 return;
             }
         }
+        self.dials_in_flight += 1;
         let node = self.node.clone();
         let handshake = self.our_handshake();
         let limits = self.limits.clone();
