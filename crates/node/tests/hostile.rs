@@ -18,7 +18,9 @@ use shoal_wire::{
     Block, BlockRef, Handshake, HaveState, Message, MetadataMessage, PIECES_PROTOCOL,
     PROTOCOL_VERSION,
 };
-use support::{fetch, make_torrent, node, node_with, pseudo_random, seed, wait_complete};
+use support::{
+    RawPeer, fetch, make_torrent, node, node_with, pseudo_random, raw_peer, seed, wait_complete,
+};
 
 fn handshake(torrent: &Torrent, have: HaveState) -> Handshake {
     Handshake {
@@ -36,10 +38,12 @@ async fn open(from: &NodeHandle, to: &NodeHandle, hs: Handshake) -> PeerStream {
         .expect("stream opens")
 }
 
-/// Claims every piece, unchokes, and answers every request with wrong bytes.
-async fn serve_garbage(mut stream: PeerStream) {
+/// Unchokes and answers every request with wrong bytes; with `leave_after`, closes the stream
+/// right after answering that many, so that they fail verification after it is gone.
+async fn serve_garbage(mut stream: PeerStream, leave_after: Option<usize>) {
     let _ = stream.writer.push(&Message::Unchoke).await;
     let _ = stream.writer.flush().await;
+    let mut answered = 0;
     while let Ok(Some(message)) = stream.reader.next().await {
         if let Message::Request(BlockRef {
             piece,
@@ -54,6 +58,11 @@ async fn serve_garbage(mut stream: PeerStream) {
                 data,
             });
             if stream.writer.push(&block).await.is_err() || stream.writer.flush().await.is_err() {
+                return;
+            }
+            answered += 1;
+            if leave_after == Some(answered) {
+                let _ = stream.writer.close().await;
                 return;
             }
         }
@@ -79,7 +88,7 @@ async fn a_peer_sending_wrong_data_is_banned_and_the_download_still_completes() 
     let fetching = fetch(&victim, &torrent, &dir.path().join("leech")).await;
     let liar = node(dir.path(), "liar").await;
     let liar_stream = open(&liar, &victim, handshake(&torrent, HaveState::All)).await;
-    let liar_task = tokio::spawn(serve_garbage(liar_stream));
+    let liar_task = tokio::spawn(serve_garbage(liar_stream, None));
     fetching
         .add_peer(seeder.listen_addrs()[0].clone())
         .await
@@ -115,38 +124,6 @@ async fn a_peer_sending_wrong_data_is_banned_and_the_download_still_completes() 
     }
 }
 
-/// Unchokes, answers the first `n` requests with wrong bytes, then closes the stream at once,
-/// so that the pieces fail verification after the stream is gone.
-async fn serve_garbage_then_leave(mut stream: PeerStream, n: usize) {
-    let _ = stream.writer.push(&Message::Unchoke).await;
-    let _ = stream.writer.flush().await;
-    let mut answered = 0;
-    while let Ok(Some(message)) = stream.reader.next().await {
-        if let Message::Request(BlockRef {
-            piece,
-            offset,
-            length,
-        }) = message
-        {
-            let data = Bytes::from(vec![0xAB; length as usize]);
-            let block = Message::Piece(Block {
-                piece,
-                offset,
-                data,
-            });
-            if stream.writer.push(&block).await.is_err() {
-                return;
-            }
-            answered += 1;
-            if answered == n {
-                let _ = stream.writer.flush().await;
-                let _ = stream.writer.close().await;
-                return;
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_liar_that_leaves_before_its_pieces_are_checked_is_banned_all_the_same() {
     let dir = tempfile::tempdir().unwrap();
@@ -160,7 +137,7 @@ async fn a_liar_that_leaves_before_its_pieces_are_checked_is_banned_all_the_same
     let liar = node(dir.path(), "liar").await;
     let stream = open(&liar, &victim, handshake(&torrent, HaveState::All)).await;
     // The victim's first requests (its minimum pipeline, 8 blocks) are whole 32 KiB pieces.
-    serve_garbage_then_leave(stream, 8).await;
+    serve_garbage(stream, Some(8)).await;
 
     let banned = tokio::time::timeout(Duration::from_secs(20), async {
         loop {
@@ -734,45 +711,18 @@ async fn a_peer_that_sends_without_reading_is_held_back_then_dropped() {
 
 /// A bare libp2p host (not a shoal node) that answers each metadata request after `delay`,
 /// claiming the largest metadata allowed: a fetch from it never times out an answer and never
-/// completes. Returns its address, with its PeerId.
-async fn dripping_metadata_server(
-    delay: Duration,
-) -> (libp2p::Multiaddr, tokio::task::JoinHandle<()>) {
+/// completes.
+async fn dripping_metadata_server(delay: Duration) -> RawPeer {
     use futures::StreamExt;
-    use libp2p::swarm::SwarmEvent;
-    let mut swarm = libp2p::SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            libp2p::tcp::Config::default(),
-            libp2p::noise::Config::new,
-            libp2p::yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| libp2p_stream::Behaviour::new())
-        .unwrap()
-        .build();
-    swarm
-        .listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
-        .unwrap();
+    let mut server = raw_peer().await;
     let protocol = StreamProtocol::new(shoal_wire::METADATA_PROTOCOL);
-    let mut incoming = swarm.behaviour().new_control().accept(protocol).unwrap();
-    let address = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
-            break address;
-        }
-    };
-    let address = address.with(libp2p::multiaddr::Protocol::P2p(*swarm.local_peer_id()));
-    let task = tokio::spawn(async move {
-        tokio::spawn(async move {
-            while let Some((_, stream)) = incoming.next().await {
-                tokio::spawn(drip_metadata(stream, delay));
-            }
-        });
-        loop {
-            swarm.select_next_some().await;
+    let mut incoming = server.control.accept(protocol).unwrap();
+    tokio::spawn(async move {
+        while let Some((_, stream)) = incoming.next().await {
+            tokio::spawn(drip_metadata(stream, delay));
         }
     });
-    (address, task)
+    server
 }
 
 async fn drip_metadata(stream: libp2p::Stream, delay: Duration) {
@@ -804,10 +754,10 @@ async fn a_peer_that_drips_the_metadata_is_given_up_on() {
     let path = dir.path().join("content.bin");
     std::fs::write(&path, pseudo_random(100_000, 9)).unwrap();
     let torrent = make_torrent(&path, 32 * 1024);
-    let (dripper, server) = dripping_metadata_server(Duration::from_millis(500)).await;
+    let dripper = dripping_metadata_server(Duration::from_millis(500)).await;
     let victim = node(dir.path(), "victim").await;
     let mut magnet = torrent.magnet();
-    magnet.peers = vec![dripper.to_string()];
+    magnet.peers = vec![dripper.address.to_string()];
     let mut add = AddMagnet::new(magnet, dir.path().join("out"));
     add.metadata_timeout = Duration::from_secs(6);
     add.peer_metadata_timeout = Duration::from_secs(2);
@@ -816,7 +766,6 @@ async fn a_peer_that_drips_the_metadata_is_given_up_on() {
         err.contains(": the peer did not send the whole metadata within 2s)"),
         "{err}"
     );
-    server.abort();
     victim.shutdown().await;
 }
 
