@@ -205,16 +205,19 @@ fn read_bounded(path: &Path) -> Result<String, TrackerError> {
         )));
     }
     // A pipe or a device has no size, and a file may grow after the check: bound the read too.
-    let mut text = String::new();
+    // The length is checked before the text, so a cut multi-byte character at the limit does
+    // not turn into a misleading encoding error.
+    let mut bytes = Vec::new();
     file.take(MAX_FILE_LEN + 1)
-        .read_to_string(&mut text)
+        .read_to_end(&mut bytes)
         .map_err(io_error)?;
-    if text.len() as u64 > MAX_FILE_LEN {
+    if bytes.len() as u64 > MAX_FILE_LEN {
         return Err(too_large(format!(
             "more than the {MAX_FILE_LEN}-byte limit"
         )));
     }
-    Ok(text)
+    String::from_utf8(bytes)
+        .map_err(|_| io_error(io::Error::new(io::ErrorKind::InvalidData, "not UTF-8 text")))
 }
 
 /// Replaces `path` with `bytes` so a crash leaves either the old or the new file: write a
