@@ -126,6 +126,8 @@ pub struct FrameWriter<W> {
     inner: W,
     buf: BytesMut,
     limit: Option<SharedBucket>,
+    /// How long the stream may take to accept one batch (after the upload limit's own wait).
+    stall_limit: Option<Duration>,
 }
 
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
@@ -134,7 +136,15 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             inner,
             buf: BytesMut::with_capacity(WRITE_BATCH),
             limit,
+            stall_limit: None,
         }
+    }
+
+    /// Fails a write with [`StreamError::Stalled`] once the stream has taken nothing of a
+    /// batch for `limit` (a peer that does not read): the upload limit's own wait does not
+    /// count.
+    pub fn set_stall_limit(&mut self, limit: Duration) {
+        self.stall_limit = Some(limit);
     }
 
     /// Queues a message; writes the batch out once it is large.
@@ -160,8 +170,16 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
             return Ok(());
         }
         throttle(self.limit.as_ref(), self.buf.len()).await;
-        self.inner.write_all(&self.buf).await?;
-        self.inner.flush().await?;
+        let write = async {
+            self.inner.write_all(&self.buf).await?;
+            self.inner.flush().await
+        };
+        match self.stall_limit {
+            Some(limit) => tokio::time::timeout(limit, write)
+                .await
+                .map_err(|_| StreamError::Stalled(limit))??,
+            None => write.await?,
+        }
         self.buf.clear();
         Ok(())
     }

@@ -71,9 +71,10 @@ pub struct NodeConfig {
     /// The wait after every tracker of a torrent failed: 15 s, doubling up to 30 min by
     /// default (tests shorten it).
     pub tracker_backoff: AnnounceBackoff,
-    /// A peer that does not read what we send while thousands of our messages wait for it is
-    /// not read from either (so it cannot grow that queue), and is dropped after this long
-    /// (60 s by default; tests shorten it).
+    /// A peer whose stream takes nothing we send for this long is dropped (60 s by default;
+    /// tests shorten it; the upload limit's own waits do not count). Meanwhile, while
+    /// thousands of our messages wait for it, it is not read from either, so it cannot grow
+    /// that queue.
     pub peer_send_timeout: Duration,
 }
 

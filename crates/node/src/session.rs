@@ -489,7 +489,6 @@ impl Session {
         self.disk.submit(Job::Verify(piece, self.reply()));
     }
 
-    /// Reads `blocks` for `peer` on the read thread and queues them to its stream.
     /// Bans the peer behind `key` by its PeerId, connected or not: a peer whose corrupt piece
     /// fails verification after it left is banned all the same (the engine never names it
     /// again).
@@ -514,6 +513,7 @@ impl Session {
         });
     }
 
+    /// Reads `blocks` for `peer` on the read thread and queues them to its stream.
     fn serve(&self, peer: PeerKey, blocks: Vec<BlockRef>) {
         let Some(outbox) = self.peers.get(&peer).map(|l| l.outbox.clone()) else {
             return;

@@ -179,11 +179,12 @@ pub async fn open(
     })
 }
 
-/// Piece-exchange streams one peer may have waiting for their handshake at once; more are
+/// Piece-exchange streams one peer may have waiting for their handshake at once, across all
+/// torrents (a node restarting with many torrents in common opens one each at once); more are
 /// refused. A handshake may be 256 KiB (the bitfield of 2^21 pieces), so without this bound a
 /// peer opening hundreds of streams and trickling their first frames could hold that much per
 /// stream for [`HANDSHAKE_TIMEOUT`]. A stream leaves the count once routed to its torrent.
-const MAX_HANDSHAKES_PER_PEER: usize = 16;
+const MAX_HANDSHAKES_PER_PEER: usize = 32;
 
 /// Accepts piece-exchange streams until the node stops, routing each by its handshake.
 pub async fn accept_loop(control: libp2p_stream::Control, router: Router, limits: Limits) {

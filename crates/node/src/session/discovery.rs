@@ -30,6 +30,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 const PEX_QUEUE: usize = 64;
 /// An address a tracker returned is not dialed again within this time.
 pub(super) const TRACKER_REDIAL: Duration = Duration::from_secs(5 * 60);
+/// Dials in flight past which PEX records are not dialed: PEX may use half of [`MAX_PEERS`],
+/// so that a peer naming addresses that never answer cannot take every dial slot from the
+/// trackers and the DHT.
+const MAX_PEX_DIALS_IN_FLIGHT: usize = MAX_PEERS / 2;
 /// A peer named in PEX messages is not dialed again within this time.
 pub(super) const PEX_REDIAL: Duration = Duration::from_secs(5 * 60);
 /// Tracker addresses, and PEX-named peers, remembered as dialed (each).
@@ -196,7 +200,7 @@ impl Session {
         }
         let Some(message) = message else { return };
         for (peer, addresses) in pex::dialable(&from, &message) {
-            if self.peer_cap_reached() {
+            if self.peer_cap_reached() || self.dials_in_flight >= MAX_PEX_DIALS_IN_FLIGHT {
                 break;
             }
             if self.node.is_banned(&peer)

@@ -32,9 +32,11 @@ pub(super) enum Outgoing {
 }
 
 /// Messages queued for a peer's writer above which its reader stops taking the peer's
-/// messages. Every message we queue answers something of ours or of the peer's (a Reject per
-/// refused request, Requests after an Unchoke), so a peer that sends without reading what we
-/// send would otherwise grow the queue without bound.
+/// messages. Most of what we queue answers what the peer sends (a Reject per refused request,
+/// Requests after an Unchoke), so a peer that sends without reading what we send would
+/// otherwise grow the queue without bound. Have messages do not count: they come from our own
+/// progress, one per piece, whatever the peer does, and a slow honest reader should not be
+/// paused for them.
 const OUTBOX_HIGH: usize = 4096;
 /// The reader takes the peer's messages again once its queue is down to this many.
 const OUTBOX_LOW: usize = 1024;
@@ -57,28 +59,32 @@ impl Outbox {
     /// Queues `outgoing` for the writer task (dropped if the task has ended: the session hears
     /// of the stream's end separately).
     pub(super) fn send(&self, outgoing: Outgoing) {
-        self.backlog.queued.fetch_add(1, Ordering::Relaxed);
-        if self.tx.send(outgoing).is_err() {
+        let counted = counts(&outgoing);
+        if counted {
+            self.backlog.queued.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.tx.send(outgoing).is_err() && counted {
             self.backlog.queued.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
-    /// Waits while more than [`OUTBOX_HIGH`] messages are queued, until [`OUTBOX_LOW`] are;
-    /// false if that takes longer than `limit`.
-    async fn wait_for_room(&self, limit: Duration) -> bool {
-        tokio::time::timeout(limit, async {
-            loop {
-                // Registered before the check, so a wake-up between the two is not lost.
-                let drained = self.backlog.drained.notified();
-                if self.backlog.queued.load(Ordering::Relaxed) <= OUTBOX_HIGH {
-                    return;
-                }
-                drained.await;
+    /// Waits while more than [`OUTBOX_HIGH`] messages are queued, until [`OUTBOX_LOW`] are.
+    /// The writer makes progress or ends the stream (see [`write_loop`]), so this ends too.
+    async fn wait_for_room(&self) {
+        loop {
+            // Registered before the check, so a wake-up between the two is not lost.
+            let drained = self.backlog.drained.notified();
+            if self.backlog.queued.load(Ordering::Relaxed) <= OUTBOX_HIGH {
+                return;
             }
-        })
-        .await
-        .is_ok()
+            drained.await;
+        }
     }
+}
+
+/// Whether `outgoing` counts towards [`OUTBOX_HIGH`].
+fn counts(outgoing: &Outgoing) -> bool {
+    !matches!(outgoing, Outgoing::Message(Message::Have(_)))
 }
 
 /// The writer task's side of the queue.
@@ -90,18 +96,20 @@ pub(super) struct OutboxQueue {
 impl OutboxQueue {
     async fn recv(&mut self) -> Option<Outgoing> {
         let outgoing = self.rx.recv().await;
-        self.taken(outgoing.is_some());
+        self.taken(outgoing.as_ref());
         outgoing
     }
 
     fn try_recv(&mut self) -> Option<Outgoing> {
         let outgoing = self.rx.try_recv().ok();
-        self.taken(outgoing.is_some());
+        self.taken(outgoing.as_ref());
         outgoing
     }
 
-    fn taken(&self, taken: bool) {
-        if taken && self.backlog.queued.fetch_sub(1, Ordering::Relaxed) == OUTBOX_LOW + 1 {
+    fn taken(&self, outgoing: Option<&Outgoing>) {
+        if outgoing.is_some_and(counts)
+            && self.backlog.queued.fetch_sub(1, Ordering::Relaxed) == OUTBOX_LOW + 1
+        {
             self.backlog.drained.notify_waiters();
         }
     }
@@ -130,20 +138,17 @@ pub(super) struct PeerLink {
 
 /// Reads the stream's messages, checks each against the torrent, and queues it for the
 /// session; ends with the reason the stream closed. Pauses while the peer's writer queue is
-/// long (see [`OUTBOX_HIGH`]), and gives up on a peer that leaves it long for `send_timeout`.
+/// long (see [`OUTBOX_HIGH`]).
 pub(super) async fn read_loop(
     conn: Conn,
     mut reader: StreamReader,
     outbox: Outbox,
-    send_timeout: Duration,
     validator: Arc<Validator>,
     messages: mpsc::Sender<(Conn, Message)>,
     tx: mpsc::UnboundedSender<Input>,
 ) {
     let reason = loop {
-        if !outbox.wait_for_room(send_timeout).await {
-            break format!("the peer has not read what we sent for {send_timeout:?}");
-        }
+        outbox.wait_for_room().await;
         match reader.next().await {
             Ok(Some(message)) => {
                 if let Err(e) = validator.check_incoming(&message) {
@@ -161,13 +166,16 @@ pub(super) async fn read_loop(
 }
 
 /// Writes what the session queues, many messages per flush, and reports served blocks once
-/// they are written.
+/// they are written. A stream that takes nothing for `send_timeout` (a peer that does not
+/// read) ends the peer's stream, and this task with it.
 pub(super) async fn write_loop(
     conn: Conn,
     mut writer: StreamWriter,
     mut queue: OutboxQueue,
+    send_timeout: Duration,
     tx: mpsc::UnboundedSender<Input>,
 ) {
+    writer.set_stall_limit(send_timeout);
     let mut written = Vec::new();
     while let Some(first) = queue.recv().await {
         let mut next = Some(first);

@@ -134,13 +134,13 @@ impl Session {
             }
         }
         let tx = self.input_tx.clone();
-        tokio::spawn(write_loop(conn, writer, queue, tx.clone()));
+        let send_timeout = self.node.peer_send_timeout();
+        tokio::spawn(write_loop(conn, writer, queue, send_timeout, tx.clone()));
         let messages = self.message_tx.clone();
         let reader = tokio::spawn(read_loop(
             conn,
             reader,
             outbox.clone(),
-            self.node.peer_send_timeout(),
             self.validator.clone(),
             messages,
             tx,
