@@ -143,6 +143,19 @@ fn push_limited(list: &mut Vec<String>, key: &str, value: String) -> Result<(), 
     Ok(())
 }
 
+impl Magnet {
+    /// Drops trackers from the end of the list until the link is at most `max_len` bytes.
+    pub(crate) fn trim_trackers(&mut self, max_len: usize) {
+        let mut len = self.to_string().len();
+        while len > max_len {
+            let Some(tracker) = self.trackers.pop() else {
+                break;
+            };
+            len -= "&tr=".len() + utf8_percent_encode(&tracker, VALUE).to_string().len();
+        }
+    }
+}
+
 impl fmt::Display for Magnet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "magnet:?xt=urn:btih:{}", self.info_hash.to_hex())?;

@@ -9,7 +9,7 @@ use crate::bencode::{self, DecodeOptions, Node, Value};
 use crate::error::MetainfoError;
 use crate::geometry::PieceGeometry;
 use crate::info_hash::InfoHash;
-use crate::magnet::Magnet;
+use crate::magnet::{MAX_MAGNET_LEN, Magnet};
 
 pub use files::{FileAttr, FileEntry, MAX_FILES};
 
@@ -21,6 +21,9 @@ pub const MAX_PIECE_LENGTH: u64 = 1 << 29;
 /// The same as the most `tr` a magnet link may hold, so that a torrent's
 /// [`magnet`](Torrent::magnet) link is one shoal accepts.
 pub const MAX_TRACKERS: usize = crate::magnet::MAX_MAGNET_LIST;
+/// Room a torrent's magnet link leaves for the peers (`x.pe`) a seeder adds to it: trackers
+/// past `MAX_MAGNET_LEN` less this are left out of the link (the `.torrent` keeps them).
+const MAGNET_PEER_ROOM: usize = 4096;
 
 /// A validated info dictionary: what defines the content and its identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,15 +249,19 @@ impl Torrent {
         urls
     }
 
-    /// The magnet link for this torrent: info-hash, name, trackers and exact length.
+    /// The magnet link for this torrent: info-hash, name, trackers and exact length. Trackers
+    /// that would make the link longer than a magnet link may be (with room for a few `x.pe`
+    /// peers) are left out.
     pub fn magnet(&self) -> Magnet {
-        Magnet {
+        let mut magnet = Magnet {
             info_hash: self.info_hash,
             display_name: Some(self.info.name.clone()),
             trackers: self.tracker_urls(),
             peers: Vec::new(),
             exact_length: Some(self.info.total_size),
-        }
+        };
+        magnet.trim_trackers(MAX_MAGNET_LEN - MAGNET_PEER_ROOM);
+        magnet
     }
 
     /// Encodes the torrent as a `.torrent` file. The info dictionary is written byte for byte

@@ -504,3 +504,37 @@ fn a_huge_announce_list_is_cut_at_the_limit() {
     let t = Torrent::from_bytes(&with_trackers(200_000)).unwrap();
     assert_eq!(t.tracker_urls().len(), MAX_TRACKERS);
 }
+
+#[test]
+fn a_torrent_with_long_tracker_urls_gets_a_magnet_link_that_parses() {
+    // 256 trackers of 1,000 bytes each: 256 KB of `tr`, four times what a link may hold.
+    let tiers = (0..MAX_TRACKERS)
+        .map(|i| strs(&[&format!("http://t{i}.example/{}", "a".repeat(980))]))
+        .collect();
+    let bytes = encode(&Value::dict(vec![
+        ("announce-list", Value::List(tiers)),
+        ("info", Value::dict(single())),
+    ]));
+    let t = Torrent::from_bytes(&bytes).unwrap();
+    assert_eq!(
+        t.tracker_urls().len(),
+        MAX_TRACKERS,
+        "the torrent keeps them all"
+    );
+    let mut magnet = t.magnet();
+    let kept = magnet.trackers.len();
+    assert!((50..64).contains(&kept), "{kept} trackers in the link");
+    assert_eq!(
+        magnet.trackers[..],
+        t.tracker_urls()[..kept],
+        "the first ones"
+    );
+    // Room for a seeder's listen addresses.
+    magnet.peers = (0..8)
+        .map(|i| format!("/ip6/2001:db8::{i}/tcp/40000/p2p/12D3KooWGzBKhbsU1sGxKpsWMXuEJnBDTMPo2t8NR1aFPX2xAXXX"))
+        .collect();
+    let link = magnet.to_string();
+    assert!(link.len() <= MAX_MAGNET_LEN, "{} bytes", link.len());
+    let parsed: Magnet = link.parse().expect("the magnet link of a torrent parses");
+    assert_eq!(parsed.trackers.len(), kept);
+}
