@@ -186,19 +186,23 @@ pub(crate) enum LoadError {
 
 /// Reads and decodes the resume file at `path`, checking its length before reading it.
 pub(crate) fn load(path: &Path, expected: &Expected) -> Result<Resume, LoadError> {
+    // O_NONBLOCK: opening a FIFO planted here for reading would wait for a writer forever.
     let file = match OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
     {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(LoadError::Missing),
         Err(e) => return Err(LoadError::Invalid(format!("cannot open it: {e}"))),
     };
-    let len = file
+    let meta = file
         .metadata()
-        .map_err(|e| LoadError::Invalid(format!("cannot inspect it: {e}")))?
-        .len();
+        .map_err(|e| LoadError::Invalid(format!("cannot inspect it: {e}")))?;
+    if !meta.is_file() {
+        return Err(LoadError::Invalid("it is not a regular file".into()));
+    }
+    let len = meta.len();
     let want = expected.len();
     if len != want || len > MAX_RESUME_LEN {
         return Err(LoadError::Invalid(format!(
@@ -277,14 +281,31 @@ impl StatePaths {
     }
 }
 
+/// Creates (or truncates) a state file. A link is refused ([`StorageError::Symlink`]), and so
+/// is anything but a regular file: O_NONBLOCK makes a FIFO planted here fail at once (`ENXIO`
+/// when nobody reads it) instead of blocking the open until a reader comes.
 fn create_state_file(path: &Path) -> Result<File, StorageError> {
-    OpenOptions::new()
+    let not_a_file = || StorageError::WrongFileType {
+        path: path.to_owned(),
+        expected: "regular file",
+    };
+    let file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| StorageError::io(path, "create", e))
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ENXIO) => not_a_file(),
+            _ => StorageError::io(path, "create", e),
+        })?;
+    let meta = file
+        .metadata()
+        .map_err(|e| StorageError::io(path, "inspect", e))?;
+    if !meta.is_file() {
+        return Err(not_a_file());
+    }
+    Ok(file)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::fs;
 use std::os::unix::fs::FileExt;
 
 use shoal_metainfo::{CreateOptions, create_torrent};
-use shoal_storage::{PieceSet, ResumeStatus, StorageConfig};
+use shoal_storage::{PieceSet, ResumeStatus, StorageConfig, StorageError};
 use support::{Built, Dirs, Entry, download, multi_file, scrambled_blocks};
 
 fn torrent() -> Built {
@@ -316,4 +316,74 @@ fn flush_if_due_records_quiet_torrents() {
     download(&storage, &built, &blocks_of(&built, |p| p == 0));
     storage.flush_if_due().unwrap();
     assert_ne!(fs::read(dirs.resume_file(&built)).unwrap(), before);
+}
+
+/// Makes a FIFO at `path`; `false` if this system has no `mkfifo`.
+fn mkfifo(path: &std::path::Path) -> bool {
+    std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Runs `f` on another thread and gives up after a while, so that a hang fails the test
+/// rather than the whole run.
+fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(60))
+        .expect("Storage::open hung on a FIFO in the state directory")
+}
+
+#[test]
+fn a_fifo_at_the_resume_file_is_rejected_not_waited_on() {
+    // Opening a FIFO for reading blocks until a writer comes: it must not hang the open.
+    let built = torrent();
+    let dirs = Dirs::new();
+    if !mkfifo(&dirs.resume_file(&built)) {
+        return;
+    }
+    let resume = dirs.resume_file(&built);
+    let (opened, _dirs) = within_a_minute(move || {
+        let opened = dirs.open_with(&built, StorageConfig::default()).unwrap();
+        (opened.report, dirs)
+    });
+    assert_eq!(
+        opened.resume,
+        ResumeStatus::Rejected {
+            reason: "it is not a regular file".into()
+        }
+    );
+    assert!(
+        fs::symlink_metadata(&resume).unwrap().is_file(),
+        "replaced by a real record"
+    );
+}
+
+#[test]
+fn a_fifo_at_the_marker_or_temporary_file_is_refused_not_waited_on() {
+    // Opening a FIFO for writing blocks until a reader comes.
+    for (what, suffix) in [("marker", "dirty"), ("temporary record", "resume.tmp")] {
+        let built = torrent();
+        let dirs = Dirs::new();
+        let path = dirs
+            .state
+            .path()
+            .join(format!("{}.{suffix}", built.torrent.info_hash.to_hex()));
+        if !mkfifo(&path) {
+            return;
+        }
+        let (result, _dirs) = within_a_minute(move || {
+            let result = dirs.open_with(&built, StorageConfig::default());
+            (result.map(|_| ()), dirs)
+        });
+        let err = result.unwrap_err();
+        assert!(
+            matches!(&err, StorageError::WrongFileType { path: p, expected: "regular file" }
+                if *p == path),
+            "{what}: {err}"
+        );
+    }
 }

@@ -14,6 +14,12 @@ mod text;
 
 /// Largest scenario file accepted, in bytes.
 pub const MAX_SCENARIO_BYTES: usize = 1 << 20;
+/// Most nodes a scenario may start at once: every group's nodes plus the bootstrap nodes.
+pub const MAX_NODES: u64 = 10_000;
+/// Longest group name, in bytes: it is part of each node's directory name.
+pub const MAX_GROUP_NAME: usize = 64;
+/// What the DHT bootstrap nodes are named after (`bootstrap-<n>`): no group may be.
+pub const BOOTSTRAP_NAME: &str = "bootstrap";
 
 /// Why a scenario file was refused. Every message names the file, and where it can, the line
 /// and the key.
@@ -84,7 +90,26 @@ impl Scenario {
                 limit: MAX_SCENARIO_BYTES,
             });
         }
-        let text = std::fs::read_to_string(path).map_err(read_err)?;
+        // The length above is 0 for a pipe or a device (`<(…)`, /dev/zero): read one byte past
+        // the limit at most, whatever the file says.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|file| {
+                std::io::Read::read_to_end(
+                    &mut std::io::Read::take(file, MAX_SCENARIO_BYTES as u64 + 1),
+                    &mut bytes,
+                )
+            })
+            .map_err(read_err)?;
+        if bytes.len() > MAX_SCENARIO_BYTES {
+            return Err(ScenarioError::TooLarge {
+                origin,
+                len: bytes.len(),
+                limit: MAX_SCENARIO_BYTES,
+            });
+        }
+        let text = String::from_utf8(bytes)
+            .map_err(|e| read_err(std::io::Error::new(std::io::ErrorKind::InvalidData, e)))?;
         Self::parse_named(&text, &origin)
     }
 

@@ -184,7 +184,10 @@ impl Swarm {
         }
         let nodes_dir = self.run_dir.join("nodes");
         for i in 0..self.scenario.dht.bootstrap_nodes {
-            let paths = NodePaths::new(&nodes_dir, &plan::node_name("bootstrap", i));
+            let paths = NodePaths::new(
+                &nodes_dir,
+                &plan::node_name(crate::scenario::BOOTSTRAP_NAME, i),
+            );
             let member = if self.in_process {
                 Member::InProcess(InProc::spawn(InProcSpec {
                     group: None,
@@ -201,7 +204,7 @@ impl Swarm {
             self.bootstrap.push(member);
         }
         for (i, proc) in self.bootstrap.iter_mut().enumerate() {
-            let name = plan::node_name("bootstrap", i as u32);
+            let name = plan::node_name(crate::scenario::BOOTSTRAP_NAME, i as u32);
             let listen = proc
                 .wait_for(STARTUP_TIMEOUT, |l| l.listen.first().cloned())
                 .await

@@ -10,8 +10,8 @@ use toml::{Spanned, Value};
 
 use super::text::Ctx;
 use super::{
-    Content, DhtSpec, Discovery, Fault, FaultAction, Group, Leave, Role, Scenario, ScenarioError,
-    TrackerSpec, Trigger,
+    BOOTSTRAP_NAME, Content, DhtSpec, Discovery, Fault, FaultAction, Group, Leave, MAX_GROUP_NAME,
+    MAX_NODES, Role, Scenario, ScenarioError, TrackerSpec, Trigger,
 };
 
 /// Most nodes a group may have.
@@ -175,8 +175,21 @@ impl RawScenario {
         let mut groups = Vec::with_capacity(self.groups.len());
         let mut names = BTreeSet::new();
         for (i, g) in self.groups.into_iter().enumerate() {
-            let group = convert_group(g.into_inner(), i, &tracker, cx, &mut names)?;
+            let group = convert_group(g.into_inner(), i, &tracker, timeout, cx, &mut names)?;
             groups.push(group);
+        }
+        // Each group is capped, but not how many groups there are: cap the whole, before the
+        // runner plans (and starts) a process per node.
+        let total =
+            u64::from(bootstrap_nodes) + groups.iter().map(|g| u64::from(g.count)).sum::<u64>();
+        if total > MAX_NODES {
+            return Err(ScenarioError::Scenario {
+                origin: cx.origin.to_owned(),
+                message: format!(
+                    "{total} nodes in all (groups and DHT bootstrap nodes), more than the limit of \
+                     {MAX_NODES}"
+                ),
+            });
         }
         if !groups
             .iter()
@@ -191,7 +204,7 @@ impl RawScenario {
         }
         let mut faults = Vec::with_capacity(self.faults.len());
         for (i, f) in self.faults.into_iter().enumerate() {
-            faults.push(convert_fault(f, i, &names, &tracker, cx)?);
+            faults.push(convert_fault(f, i, &names, &tracker, timeout, cx)?);
         }
         Ok(Scenario {
             name,
@@ -226,6 +239,19 @@ fn convert_content(raw: Spanned<RawContent>, cx: &Ctx<'_>) -> Result<Content, Sc
                     format!("expected a power of two from 16KiB to 64MiB, got {p} bytes"),
                 ));
             }
+            // Refused now rather than by the torrent, after the content was written and hashed.
+            let pieces = size.div_ceil(p);
+            if pieces > shoal_metainfo::MAX_PIECES {
+                return Err(cx.err(
+                    v.span(),
+                    "content.piece_length",
+                    format!(
+                        "{size} bytes in pieces of {p} bytes is {pieces} pieces, more than a \
+                         torrent may have ({}); use a larger piece_length",
+                        shoal_metainfo::MAX_PIECES
+                    ),
+                ));
+            }
             Some(p)
         }
         None => None,
@@ -253,6 +279,7 @@ fn convert_group(
     raw: RawGroup,
     i: usize,
     tracker: &TrackerSpec,
+    timeout: Duration,
     cx: &Ctx<'_>,
     names: &mut BTreeSet<String>,
 ) -> Result<Group, ScenarioError> {
@@ -291,13 +318,27 @@ fn convert_group(
         Some(m) => *m.get_ref(),
         None => false,
     };
+    let join_at = duration(&raw.join_at, "join_at")?;
+    if let Some(v) = raw.join_at.as_ref().filter(|_| join_at >= timeout) {
+        // Its nodes would never run, and the run would only say so after the whole timeout.
+        return Err(cx.err(
+            v.span(),
+            key("join_at"),
+            format!(
+                "{}s is not before the run's timeout ({}s): the group's nodes would never run; \
+                 join earlier or raise `timeout`",
+                join_at.as_secs_f64(),
+                timeout.as_secs_f64()
+            ),
+        ));
+    }
     Ok(Group {
         name,
         count,
         role,
         upload_limit: rate(&raw.upload_limit, "upload_limit")?,
         download_limit: rate(&raw.download_limit, "download_limit")?,
-        join_at: duration(&raw.join_at, "join_at")?,
+        join_at,
         join_spread: duration(&raw.join_spread, "join_spread")?,
         leave,
         discovery: Discovery {
@@ -319,6 +360,38 @@ fn group_name(
     let name = raw.get_ref().trim().to_owned();
     if name.is_empty() {
         return Err(cx.err(raw.span(), key, "must not be empty"));
+    }
+    // Node directories are `nodes/<group>-<n>/` under the run directory: the name must be a
+    // plain file name, so that no node writes anywhere else.
+    if name.len() > MAX_GROUP_NAME {
+        return Err(cx.err(
+            raw.span(),
+            key,
+            format!(
+                "{} bytes long; a group name may be at most {MAX_GROUP_NAME}",
+                name.len()
+            ),
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        return Err(cx.err(
+            raw.span(),
+            key,
+            format!(
+                "{name:?}: use only letters, digits, '-', '_' and '.' (it names the nodes' \
+                 directories)"
+            ),
+        ));
+    }
+    if name == BOOTSTRAP_NAME {
+        return Err(cx.err(
+            raw.span(),
+            key,
+            format!("{name:?} is reserved for the DHT bootstrap nodes; choose another name"),
+        ));
     }
     if !names.insert(name.clone()) {
         return Err(cx.err(
@@ -380,12 +453,27 @@ fn convert_fault(
     i: usize,
     groups: &BTreeSet<String>,
     tracker: &TrackerSpec,
+    timeout: Duration,
     cx: &Ctx<'_>,
 ) -> Result<Fault, ScenarioError> {
     let fault_span = raw.span();
     let raw = raw.into_inner();
     let key = |k: &str| format!("faults[{i}].{k}");
     let when = fault_trigger(&raw, fault_span, i, cx)?;
+    if let (Trigger::At(at), Some(v)) = (when, &raw.at) {
+        if at >= timeout {
+            return Err(cx.err(
+                v.span(),
+                key("at"),
+                format!(
+                    "{}s is not before the run's timeout ({}s): the fault would never fire; \
+                     fire it earlier or raise `timeout`",
+                    at.as_secs_f64(),
+                    timeout.as_secs_f64()
+                ),
+            ));
+        }
+    }
     let action = *raw.action.get_ref();
     if matches!(action, RawAction::KillTracker | RawAction::RestartTracker) && !tracker.enabled {
         return Err(cx.err(

@@ -341,3 +341,137 @@ fn shipped_scenarios_parse() {
     }
     assert!(n >= 9, "only {n} scenarios in {dir}");
 }
+
+#[test]
+fn group_names_that_are_not_plain_file_names_are_refused() {
+    // Node directories are `<out>/<run>/nodes/<group>-<n>/`: a separator or `..` in a group
+    // name would put a node's data, and its copy of the content, outside the run directory.
+    for bad in [
+        "../../../tmp/evil",
+        "/tmp/evil",
+        "a/b",
+        "a\\b",
+        "a b",
+        "x\0y",
+    ] {
+        let quoted = toml::Value::String(bad.to_owned()).to_string();
+        let text = BASE.replace("name = \"leechers\"", &format!("name = {quoted}"));
+        let e = err(&text.replace("group = \"leechers\"", &format!("group = {quoted}")));
+        assert!(
+            e.starts_with("scenario.toml line 18: groups[1].name: ")
+                && e.contains("letters, digits"),
+            "{bad:?}: {e}"
+        );
+    }
+    let long = "g".repeat(MAX_GROUP_NAME + 1);
+    let e = err(&BASE.replace("name = \"leechers\"", &format!("name = {long:?}")));
+    assert!(
+        e.starts_with("scenario.toml line 18: groups[1].name: ")
+            && e.contains(&format!("at most {MAX_GROUP_NAME}")),
+        "{e}"
+    );
+    let ok = "g".repeat(MAX_GROUP_NAME);
+    let text = BASE
+        .replace("name = \"leechers\"", &format!("name = {ok:?}"))
+        .replace("group = \"leechers\"", &format!("group = {ok:?}"));
+    assert_eq!(Scenario::parse(&text).unwrap().groups[1].name, ok);
+}
+
+#[test]
+fn a_group_cannot_take_the_bootstrap_nodes_names() {
+    // Bootstrap nodes live in `nodes/bootstrap-<n>/`: a group named "bootstrap" would share
+    // their directories (and their identities).
+    let e = err(&BASE.replace("name = \"leechers\"", "name = \"bootstrap\""));
+    assert!(
+        e.starts_with("scenario.toml line 18: groups[1].name: \"bootstrap\" is reserved"),
+        "{e}"
+    );
+}
+
+#[test]
+fn total_node_count_is_capped() {
+    let group =
+        |i: usize| format!("[[groups]]\nname = \"g{i}\"\nrole = \"leecher\"\ncount = 5000\n");
+    let many: String = (0..MAX_NODES as usize / 5000 + 1).map(group).collect();
+    let text = BASE.replacen("[[faults]]", &format!("{many}\n[[faults]]"), 1);
+    let e = err(&text);
+    let total = 12 + (MAX_NODES / 5000 + 1) * 5000; // + bootstrap, seeder, 10 leechers
+    assert_eq!(
+        e,
+        format!(
+            "scenario.toml: {total} nodes in all (groups and DHT bootstrap nodes), more than the \
+             limit of {MAX_NODES}"
+        )
+    );
+    // Exactly at the limit (with the bootstrap node) is fine.
+    let at: String = (0..(MAX_NODES as usize - 12) / 5000).map(group).collect();
+    let rest = (MAX_NODES - 12) % 5000;
+    let text = BASE.replacen(
+        "[[faults]]",
+        &format!(
+            "{at}[[groups]]\nname = \"rest\"\nrole = \"leecher\"\ncount = {rest}\n\n[[faults]]"
+        ),
+        1,
+    );
+    Scenario::parse(&text).unwrap();
+}
+
+#[test]
+fn more_pieces_than_a_torrent_may_have_are_refused_before_generating() {
+    // 64 GiB in 16 KiB pieces is 4 Mi pieces: the torrent could never be made, and finding
+    // out only after writing and hashing 64 GiB is no way to say so.
+    let text = BASE
+        .replace("\"32MiB\"", "\"64GiB\"")
+        .replace("\"256KiB\"", "\"16KiB\"");
+    let e = err(&text);
+    assert_eq!(
+        e,
+        format!(
+            "scenario.toml line 7: content.piece_length: 68719476736 bytes in pieces of 16384 \
+             bytes is 4194304 pieces, more than a torrent may have ({}); use a larger piece_length",
+            shoal_metainfo::MAX_PIECES
+        )
+    );
+    // The largest piece count that is allowed parses.
+    let at = format!("{}", shoal_metainfo::MAX_PIECES * 16384);
+    let text = BASE
+        .replace("\"32MiB\"", &at)
+        .replace("\"256KiB\"", "\"16KiB\"");
+    Scenario::parse(&text).unwrap();
+}
+
+#[test]
+fn load_reads_at_most_the_limit_from_a_stream() {
+    // A character device (or a pipe) has no length to check first: `shoal testnet run
+    // /dev/zero` must stop at the limit, not read forever.
+    let e = Scenario::load(Path::new("/dev/zero")).unwrap_err();
+    match e {
+        ScenarioError::TooLarge { origin, len, limit } => {
+            assert_eq!(origin, "/dev/zero");
+            assert_eq!(limit, MAX_SCENARIO_BYTES);
+            assert!(len > MAX_SCENARIO_BYTES);
+        }
+        other => panic!("{other}"),
+    }
+}
+
+#[test]
+fn joins_and_faults_after_the_timeout_are_refused() {
+    // timeout = "2m": a group joining then, or a fault at that time, could never take part;
+    // the run would only end, failed, after the whole timeout.
+    let e = err(&BASE.replace("join_at = 5", "join_at = 120"));
+    assert_eq!(
+        e,
+        "scenario.toml line 21: groups[1].join_at: 120s is not before the run's timeout \
+         (120s): the group's nodes would never run; join earlier or raise `timeout`"
+    );
+    let e = err(&BASE.replace("at = \"30s\"", "at = \"3h\""));
+    assert_eq!(
+        e,
+        "scenario.toml line 32: faults[1].at: 10800s is not before the run's timeout \
+         (120s): the fault would never fire; fire it earlier or raise `timeout`"
+    );
+    // Just before the timeout is allowed.
+    let s = Scenario::parse(&BASE.replace("join_at = 5", "join_at = 119.5")).unwrap();
+    assert_eq!(s.groups[1].join_at, Duration::from_secs_f64(119.5));
+}
