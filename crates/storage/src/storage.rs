@@ -310,15 +310,17 @@ impl Storage {
         self.read_at(start, buf)
     }
 
-    /// Reads `length` bytes at `offset` in `piece`.
+    /// Reads `length` bytes at `offset` in `piece`. The range is checked before anything is
+    /// allocated for it.
     pub fn read_block(
         &self,
         piece: u32,
         offset: u32,
         length: u32,
     ) -> Result<Vec<u8>, StorageError> {
+        let start = self.check_range(piece, offset, length as usize)?;
         let mut buf = vec![0; length as usize];
-        self.read_into(piece, offset, &mut buf)?;
+        self.read_at(start, &mut buf)?;
         Ok(buf)
     }
 

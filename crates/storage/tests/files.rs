@@ -180,6 +180,11 @@ fn verified_pieces_and_bad_ranges_are_refused() {
         storage.read_block(0, 0, 0),
         Err(StorageError::BlockOutOfRange { .. })
     ));
+    // Refused by its range, before 4 GiB are allocated for it.
+    assert!(matches!(
+        storage.read_block(0, 0, u32::MAX),
+        Err(StorageError::BlockOutOfRange { .. })
+    ));
     assert!(matches!(
         storage.verify_piece(n),
         Err(StorageError::PieceOutOfRange { .. })
