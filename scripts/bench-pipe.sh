@@ -16,25 +16,9 @@ size_mib=${1:-1024}
 runs=${2:-5}
 cargo build --release --quiet --example pipe_ceiling -p shoal-node
 bin=$PWD/target/release/examples/pipe_ceiling
-work=$(mktemp -d /tmp/shoal-bench-pipe.XXXXXX)
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-ticks=$(getconf CLK_TCK)
-cpu_of() { awk -v t="$ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
-
-"$bin" serve > "$work/serve.out" 2> "$work/serve.err" &
-server_pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^listen ' "$work/serve.out" 2>/dev/null && break
-  sleep 0.1
-done
-addr=$(awk '/^listen /{ print $2; exit }' "$work/serve.out")
-[ -n "$addr" ] || { echo "the server did not start"; cat "$work/serve.err"; exit 1; }
+. scripts/bench-lib.sh
+bench_start pipe
+bench_serve server "$bin" serve
 
 bytes=$((size_mib << 20))
 results=()
@@ -53,6 +37,6 @@ for run in $(seq 1 "$runs"); do
   results+=("$line")
 done
 
-median=$(printf '%s\n' "${results[@]}" | sort -n -k1 | awk -v n="$runs" 'NR == int((n + 1) / 2)')
+median=$(median_line "$runs" "${results[@]}")
 read -r secs mbps fetch_cpu serve_cpu <<< "$median"
 echo "shoal-pipe size_mib=$size_mib runs=$runs median_s=$secs median_MBps=$mbps fetch_cpu_s_per_GB=$fetch_cpu serve_cpu_s_per_GB=$serve_cpu status=OK"

@@ -27,32 +27,16 @@ else
   cargo build --release --quiet --bin shoal
   shoal=$PWD/target/release/shoal
 fi
-work=$(mktemp -d /tmp/shoal-bench-transfer.XXXXXX)
-seeder_pid=""
-cleanup() {
-  if [ -n "$seeder_pid" ]; then kill "$seeder_pid" 2>/dev/null || true; wait "$seeder_pid" 2>/dev/null || true; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-ticks=$(getconf CLK_TCK)
-# utime + stime of a process, in seconds.
-cpu_of() { awk -v t="$ticks" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
-rss_kib() { awk '/^VmRSS/ { print $2 }' "/proc/$1/status"; }
+. scripts/bench-lib.sh
+bench_start transfer
 
 head -c $((size_mib << 20)) /dev/urandom > "$work/big.bin"
 "$shoal" create "$work/big.bin" -o "$work/big.torrent" --piece-length 1048576 > /dev/null
 cat "$work/big.bin" > /dev/null # into the page cache
 
-"$shoal" seed "$work/big.bin" --torrent "$work/big.torrent" --listen /ip4/127.0.0.1/tcp/0 \
-  --no-dht > "$work/seed.out" 2> "$work/seed.err" &
-seeder_pid=$!
-for _ in $(seq 1 100); do
-  grep -q '^listen ' "$work/seed.out" 2>/dev/null && break
-  sleep 0.1
-done
-addr=$(awk '/^listen /{ print $2; exit }' "$work/seed.out")
-[ -n "$addr" ] || { echo "the seeder did not start"; cat "$work/seed.err"; exit 1; }
+bench_serve seeder "$shoal" seed "$work/big.bin" --torrent "$work/big.torrent" \
+  --listen /ip4/127.0.0.1/tcp/0 --no-dht
+seeder_pid=$server_pid
 echo "seeder $addr, idle RSS $(rss_kib "$seeder_pid") KiB"
 
 bytes=$((size_mib << 20))
@@ -82,6 +66,6 @@ for run in $(seq 1 "$runs"); do
   results+=("$line")
 done
 
-median=$(printf '%s\n' "${results[@]}" | sort -n -k1 | awk -v n="$runs" 'NR == int((n + 1) / 2)')
+median=$(median_line "$runs" "${results[@]}")
 read -r secs mbps leech_cpu seed_cpu rss <<< "$median"
 echo "shoal-transfer size_mib=$size_mib runs=$runs median_s=$secs median_MBps=$mbps leecher_cpu_s_per_GB=$leech_cpu seeder_cpu_s_per_GB=$seed_cpu seeder_rss_kib=$rss status=OK"

@@ -203,14 +203,9 @@ async fn serve(stream: libp2p::Stream, router: &Router) -> Result<(), StreamErro
             None => MetadataMessage::Reject { piece },
         };
         // A fetcher that stops reading cannot keep the stream past its life either.
-        let send = async {
-            writer.push_with(|buf| encode_metadata(&reply, buf)).await?;
-            writer.flush().await
-        };
-        match tokio::time::timeout(left, send).await {
-            Ok(sent) => sent?,
-            Err(_) => return Err(StreamError::Stalled(MAX_STREAM_LIFE)),
-        }
+        writer.set_stall_limit(left);
+        writer.push_with(|buf| encode_metadata(&reply, buf)).await?;
+        writer.flush().await?;
         served += 1;
     }
     writer.close().await
